@@ -1,0 +1,58 @@
+"""edge-screen: on-device pre-screening of photos with small quantized TFLite models.
+
+from edge_screen import Screener
+with Screener() as s:
+    report = s.screen("photo.jpg")
+    print(report.verdict, report.signals)
+"""
+
+from .bundle import Bundle
+from .decode import ImageLimits
+from .errors import (
+    BackendUnavailable,
+    BundleError,
+    CorruptMedia,
+    EdgeScreenError,
+    HashMismatch,
+    ManifestError,
+    MediaError,
+    MediaIOError,
+    MediaTooLarge,
+    ModelError,
+    PolicyError,
+    ScreeningTimeout,
+    UnsupportedMedia,
+)
+from .policy import Decision, Policy
+from .report import REPORT_SCHEMA, Face, MediaInfo, ReportError, ScreeningReport
+from .screener import Screener, ScreenerOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "BackendUnavailable",
+    "Bundle",
+    "BundleError",
+    "CorruptMedia",
+    "Decision",
+    "EdgeScreenError",
+    "Face",
+    "HashMismatch",
+    "ImageLimits",
+    "ManifestError",
+    "MediaError",
+    "MediaIOError",
+    "MediaInfo",
+    "MediaTooLarge",
+    "ModelError",
+    "Policy",
+    "PolicyError",
+    "ReportError",
+    "Screener",
+    "ScreenerOptions",
+    "ScreeningReport",
+    "ScreeningTimeout",
+    "UnsupportedMedia",
+    "__version__",
+]

@@ -1,0 +1,83 @@
+"""Find a model bundle on disk, read its manifest, and hand out verified model bytes.
+
+Every file is checked against the manifest's size and sha256 on the very bytes the interpreter
+will get, so a file swapped between check and load cannot slip through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import BundleError, HashMismatch, ManifestError
+from .manifest import Manifest, ModelSpec, Variant, parse_manifest
+
+MAX_MANIFEST_BYTES = 1 << 20
+
+
+def default_bundle_dir() -> Path:
+    """The bundle shipped with the package: inside an installed wheel, or in a checkout."""
+    installed = Path(str(resources.files("edge_screen"))) / "models" / "default"
+    if (installed / "manifest.json").is_file():
+        return installed
+    checkout = Path(__file__).resolve().parent.parent / "models" / "default"
+    if (checkout / "manifest.json").is_file():
+        return checkout
+    raise BundleError(
+        f"no default model bundle found (looked in {installed} and {checkout}); "
+        "reinstall edge-screen or pass bundle=DIR"
+    )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle directory and its parsed manifest."""
+
+    root: Path
+    manifest: Manifest
+
+    @classmethod
+    def open(cls, root: str | Path | None = None) -> Bundle:
+        path = Path(root) if root is not None else default_bundle_dir()
+        manifest_path = path / "manifest.json"
+        try:
+            raw = manifest_path.read_bytes()[: MAX_MANIFEST_BYTES + 1]
+        except OSError as exc:
+            raise BundleError(f"cannot read {manifest_path}: {exc.strerror or exc}") from exc
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES} bytes")
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError(f"{manifest_path}: not valid JSON ({exc})") from exc
+        return cls(path, parse_manifest(data))
+
+    def read_verified(self, file: str, size: int, sha256: str) -> bytes:
+        """The file's bytes, after checking them against the manifest."""
+        path = self.root / file
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BundleError(f"bundle file {file} cannot be read: {exc.strerror or exc}") from exc
+        if len(data) != size:
+            raise HashMismatch(f"bundle file {file}: {len(data)} bytes, manifest says {size}")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256:
+            raise HashMismatch(f"bundle file {file}: sha256 {digest} does not match the manifest")
+        return data
+
+    def verify_all(self) -> None:
+        """Check every file the manifest lists; raises on the first mismatch."""
+        for entry in self.manifest.files():
+            self.read_verified(entry.file, entry.size, entry.sha256)
+
+    def select(self, spec: ModelSpec, variant: str | None = None) -> Variant:
+        """The requested variant, or the one the manifest prefers on this CPU architecture."""
+        return spec.variant(variant) if variant else spec.preferred_variant(platform.machine())
+
+    def model_bytes(self, variant: Variant) -> bytes:
+        return self.read_verified(variant.file, variant.size, variant.sha256)

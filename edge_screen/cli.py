@@ -1,0 +1,100 @@
+"""``edge-screen scan``: screen files and folders from the shell, as a table or JSON lines.
+
+Exit status: 0 every input screened; 1 some input could not be screened (its line is still
+printed); 2 usage error; 3 with ``--fail-on`` when any verdict reaches that level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from .errors import EdgeScreenError
+from .policy import VERDICTS
+from .report import ScreeningReport
+from .screener import Screener, ScreenerOptions
+
+
+def _walk(paths: Sequence[str]) -> Iterator[str]:
+    """Files as given; directories recursively, in sorted order, without following links."""
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    yield os.path.join(root, name)
+        else:
+            yield p
+
+
+def _row(r: ScreeningReport) -> str:
+    if r.error is not None:
+        detail = f"error {r.error.code}: {r.error.message}"
+    else:
+        s = r.signals
+        parts = [f"{k}={'-' if v is None else f'{v:.2f}'}" for k, v in s.items()]
+        ages = ",".join(f"{f.age:.0f}" for f in r.faces if f.age is not None)
+        parts.append(f"faces={len(r.faces)}" + (f" ages={ages}" if ages else ""))
+        detail = " ".join(parts)
+    return f"{r.verdict:<6}  {r.path}  {detail}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-screen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    scan = sub.add_parser("scan", help="screen photos (files or folders)")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--json", action="store_true", help="one JSON report per input per line")
+    scan.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")
+    scan.add_argument("--policy", metavar="FILE", help="policy TOML (default: the shipped one)")
+    scan.add_argument("--threads", type=int, metavar="N", help="interpreter threads per model")
+    scan.add_argument("--backend", default="auto", choices=["auto", "litert", "tflite-runtime"])
+    scan.add_argument("--fail-on", choices=VERDICTS[1:], help="exit 3 if any verdict reaches this")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    kwargs: dict[str, object] = {
+        "bundle": args.bundle,
+        "policy": args.policy,
+        "backend": args.backend,
+    }
+    if args.threads is not None:
+        if args.threads < 1:
+            print("edge-screen: --threads must be at least 1", file=sys.stderr)
+            return 2
+        kwargs["threads"] = args.threads
+    try:
+        screener = Screener(ScreenerOptions(**kwargs))  # type: ignore[arg-type]
+    except EdgeScreenError as exc:
+        print(f"edge-screen: {exc}", file=sys.stderr)
+        return 2
+    files = list(_walk(args.paths))
+    progress = sys.stderr.isatty()
+    failed = flagged = False
+    with screener:
+        for i, report in enumerate(screener.screen_many(files), 1):
+            if progress:
+                print(
+                    f"\r[{i}/{len(files)}] {Path(report.path).name[:50]:<50}",
+                    end="",
+                    file=sys.stderr,
+                )
+            line = report.to_json() if args.json else _row(report)
+            if progress:
+                print("\r\033[K", end="", file=sys.stderr)
+            print(line, flush=True)
+            failed |= not report.ok
+            if args.fail_on and VERDICTS.index(report.verdict) >= VERDICTS.index(args.fail_on):
+                flagged = True
+    if failed:
+        return 1
+    return 3 if flagged else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

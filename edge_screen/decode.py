@@ -1,0 +1,127 @@
+"""Decode an image to upright RGB uint8 at a working size, never bigger than the models need.
+
+Limits are checked from the header before any pixel is decoded; JPEGs are decoded in draft
+mode (DCT scaling) at the smallest scale that keeps the short side at ``min_side``; other
+formats are box-reduced by an integer factor right after decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
+from .probe import Probe
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Device-friendly limits, lower than Pillow's own decompression-bomb guard."""
+
+    max_pixels: int = 64_000_000
+    max_side: int = 30_000
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Upright RGB pixels at working size, with the original (upright) dimensions."""
+
+    rgb: NDArray[np.uint8]
+    width: int
+    height: int
+    format: str
+
+
+def _heif_opener() -> None:
+    """Register pillow-heif on first use, not at import; unsupported if it is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise UnsupportedMedia(
+            "HEIF/AVIF images need the optional extra: pip install 'edge-screen[heif]'"
+        ) from None
+    pillow_heif.register_heif_opener()
+
+
+def _to_rgb(im: Image.Image) -> NDArray[np.uint8]:
+    """Every Pillow mode to RGB; high bit depths are scaled, not clipped."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        gray = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float32)
+        lo, hi = float(np.nanmin(arr, initial=0.0)), float(np.nanmax(arr, initial=1.0))
+        scaled = (np.nan_to_num(arr, nan=lo) - lo) * (255.0 / max(hi - lo, 1e-12))
+        gray = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if im.mode != "RGB":
+        # P with transparency, LA, RGBA: alpha is dropped as the reference pipelines do
+        # (Pillow's convert), so whatever pixels are stored are what gets screened.
+        im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA") else im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8)
+
+
+# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduce_factor(width: int, height: int, min_side: int) -> int:
+    return max(1, min(width, height) // min_side)
+
+
+def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> DecodedImage:
+    """Decode ``data`` (already sniffed as ``found``) to upright RGB near ``min_side``."""
+    if found.format in ("HEIF", "AVIF"):
+        _heif_opener()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
+            width, height = im.size
+            if width <= 0 or height <= 0:
+                raise CorruptMedia(f"{found.format} header declares a {width}x{height} image")
+            if width * height > limits.max_pixels or max(width, height) > limits.max_side:
+                raise MediaTooLarge(
+                    f"{found.format} header declares {width}x{height} pixels, over the limit "
+                    f"of {limits.max_pixels} pixels / {limits.max_side} per side"
+                )
+            if found.format == "JPEG":
+                scale = min(width, height) / max(min_side, 1)
+                if scale >= 2:
+                    im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+            im.load()
+            orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+            factor = _reduce_factor(im.width, im.height, min_side)
+            if factor > 1:
+                im = im.reduce(factor)
+            method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+            rgb = _to_rgb(im if method is None else im.transpose(method))
+    except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(str(exc)) from exc
+    except UnidentifiedImageError as exc:
+        raise CorruptMedia(f"not a readable {found.format} image") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
+        raise CorruptMedia(f"damaged {found.format} data: {exc}") from exc
+    except MemoryError as exc:
+        raise MediaTooLarge(f"{found.format} image needs more memory than is available") from exc
+    # The size reported is of the upright original, so boxes can be mapped back to it.
+    swapped = orientation in (5, 6, 7, 8)
+    full_w, full_h = (height, width) if swapped else (width, height)
+    return DecodedImage(np.ascontiguousarray(rgb), full_w, full_h, found.format)

@@ -1,0 +1,81 @@
+"""The error hierarchy: one base, named leaves, builtin second parents where they fit.
+
+Callers can catch ``EdgeScreenError`` for everything of ours, or the builtin (``ValueError``,
+``OSError``) they already handle. Every media error carries the report's error ``code``.
+"""
+
+from __future__ import annotations
+
+
+class EdgeScreenError(Exception):
+    """Base of every error edge-screen raises on purpose."""
+
+    code = "internal"
+
+
+class MediaError(EdgeScreenError):
+    """The input could not be screened; ``code`` goes into the report."""
+
+    code = "media"
+
+
+class UnsupportedMedia(MediaError, ValueError):
+    """No decoder accepts these bytes (sniffed from magic bytes, never the extension)."""
+
+    code = "unsupported"
+
+
+class CorruptMedia(MediaError, ValueError):
+    """The format was recognised but the data is damaged, truncated or empty."""
+
+    code = "corrupt"
+
+
+class MediaTooLarge(MediaError, ValueError):
+    """The header declares more bytes or pixels than the configured limits allow."""
+
+    code = "too_large"
+
+
+class MediaIOError(MediaError, OSError):
+    """The input could not be read (missing file, permission, a failing stream)."""
+
+    code = "io"
+
+
+class ScreeningTimeout(MediaError, TimeoutError):
+    """Screening one item took longer than its time budget."""
+
+    code = "timeout"
+
+
+class BundleError(EdgeScreenError):
+    """A model bundle is missing, malformed or does not match its manifest."""
+
+    code = "bundle"
+
+
+class ManifestError(BundleError, ValueError):
+    """``manifest.json`` does not follow the bundle schema."""
+
+
+class HashMismatch(BundleError):
+    """A bundle file's size or sha256 differs from the manifest: refuse to load it."""
+
+
+class BackendUnavailable(EdgeScreenError, ImportError):
+    """The requested TFLite runtime is not installed on this device."""
+
+    code = "backend"
+
+
+class ModelError(EdgeScreenError, RuntimeError):
+    """The interpreter rejected a model or failed while running it."""
+
+    code = "model"
+
+
+class PolicyError(EdgeScreenError, ValueError):
+    """A policy file is malformed or names an unknown signal or verdict."""
+
+    code = "policy"

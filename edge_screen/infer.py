@@ -1,0 +1,77 @@
+"""One loaded model: an interpreter created once, fed float inputs, returning float outputs.
+
+Quantised tensors are converted with the tensor's own scale and zero point, so the rest of the
+pipeline never sees int8. An interpreter is not thread-safe: one ``Model`` per thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .backends import Backend
+from .errors import ModelError
+from .manifest import ModelSpec, Variant
+
+
+def _quantise(x: NDArray[np.float32], detail: dict[str, Any]) -> NDArray[Any]:
+    dtype = np.dtype(detail["dtype"])
+    if dtype == np.float32:
+        return x
+    if dtype == np.float16:
+        return x.astype(np.float16)
+    scale, zero = detail["quantization"]
+    if not scale:
+        raise ModelError(f"input tensor {detail['name']!r} is {dtype} without quantisation")
+    info = np.iinfo(dtype)
+    q = np.round(x / scale + zero)
+    out: NDArray[Any] = np.clip(q, info.min, info.max).astype(dtype)
+    return out
+
+
+def _dequantise(y: NDArray[Any], detail: dict[str, Any]) -> NDArray[np.float32]:
+    scale, zero = detail["quantization"]
+    if np.issubdtype(y.dtype, np.integer) and scale:
+        y = (y.astype(np.float32) - zero) * scale
+    out: NDArray[np.float32] = y.astype(np.float32, copy=False)
+    return out
+
+
+class Model:
+    """A manifest model bound to one interpreter of one backend."""
+
+    def __init__(
+        self, spec: ModelSpec, variant: Variant, content: bytes, backend: Backend, threads: int
+    ) -> None:
+        self.spec = spec
+        self.variant = variant
+        self.backend = backend.name
+        try:
+            self._interp = backend.load(content, threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(
+                f"{spec.id} ({variant.file}): the interpreter rejected it: {exc}"
+            ) from exc
+        inputs = self._interp.get_input_details()
+        if len(inputs) != 1:
+            raise ModelError(f"{spec.id}: expected one input tensor, found {len(inputs)}")
+        self._input = inputs[0]
+        self._outputs = self._interp.get_output_details()
+        h, w = spec.input.size
+        want = [1, 3, h, w] if spec.input.layout == "NCHW" else [1, h, w, 3]
+        if list(self._input["shape"]) != want:
+            raise ModelError(
+                f"{spec.id}: input shape {list(self._input['shape'])}, manifest says {want}"
+            )
+
+    def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """Invoke on one float input; outputs in the interpreter's order, dequantised."""
+        try:
+            self._interp.set_tensor(self._input["index"], _quantise(x, self._input))
+            self._interp.invoke()
+            return [_dequantise(self._interp.get_tensor(d["index"]), d) for d in self._outputs]
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.spec.id}: inference failed: {exc}") from exc

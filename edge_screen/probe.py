@@ -1,0 +1,53 @@
+"""Sniff the media format from magic bytes, never from the file name (Pillow's ``_accept`` way)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import CorruptMedia, UnsupportedMedia
+
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the bytes are: ``kind`` picks the pipeline, ``format`` the Pillow plug-in."""
+
+    kind: Literal["image", "video"]
+    format: str
+
+
+def _ftyp(head: bytes) -> Probe | None:
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    brand = head[8:12]
+    if brand in _HEIF_BRANDS:
+        return Probe("image", "AVIF" if brand == b"avif" else "HEIF")
+    return Probe("video", "MP4")
+
+
+def probe(head: bytes) -> Probe:
+    """Identify ``head`` (the first bytes of the input); raise a typed error when nothing fits."""
+    if not head:
+        raise CorruptMedia("empty input")
+    if head.startswith(b"\xff\xd8\xff"):
+        return Probe("image", "JPEG")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return Probe("image", "PNG")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return Probe("image", "GIF")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Probe("image", "WEBP")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return Probe("video", "AVI")
+    if head[:2] == b"BM" and len(head) >= 14:
+        return Probe("image", "BMP")
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return Probe("image", "TIFF")
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return Probe("video", "MATROSKA")
+    found = _ftyp(head)
+    if found is not None:
+        return found
+    raise UnsupportedMedia("not a recognised image or video format (checked magic bytes)")

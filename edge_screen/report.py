@@ -1,0 +1,101 @@
+"""The screening report (``edge-screen.report/1``): what travels with an upload. Never pixels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policy import Verdict
+
+REPORT_SCHEMA = "edge-screen.report/1"
+# Signals every report carries, null when not measured (no model for it, or no face to age).
+CORE_SIGNALS = ("sexual", "minor", "violence")
+ERROR_CODES = ("corrupt", "unsupported", "too_large", "io", "timeout", "model", "internal")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face, in pixels of the upright original image."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    score: float
+    age: float | None
+    p_minor: float | None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    kind: str  # "image", "video", or "unknown" when it could not be read
+    format: str | None
+    width: int | None
+    height: int | None
+    frames_screened: int
+
+
+@dataclass(frozen=True)
+class ReportError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ScreeningReport:
+    """The verdict on one input, its signals and enough provenance to audit it later."""
+
+    path: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    signals: Mapping[str, float | None]
+    faces: tuple[Face, ...]
+    media: MediaInfo
+    models: Mapping[str, str]
+    timing_ms: Mapping[str, float]
+    sha256: str | None = None
+    error: ReportError | None = None
+    schema: str = field(default=REPORT_SCHEMA)
+
+    @property
+    def ok(self) -> bool:
+        """True when the input was screened (whatever the verdict)."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        r3 = _round
+        return {
+            "schema": self.schema,
+            "path": self.path,
+            "sha256": self.sha256,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "signals": {k: r3(v) for k, v in self.signals.items()},
+            "faces": [
+                {
+                    "box": [round(c, 1) for c in f.box],
+                    "score": r3(f.score),
+                    "age": r3(f.age, 1),
+                    "p_minor": r3(f.p_minor),
+                }
+                for f in self.faces
+            ],
+            "media": {
+                "kind": self.media.kind,
+                "format": self.media.format,
+                "width": self.media.width,
+                "height": self.media.height,
+                "frames_screened": self.media.frames_screened,
+            },
+            "models": dict(self.models),
+            "timing_ms": {k: round(v, 2) for k, v in self.timing_ms.items()},
+            "error": None
+            if self.error is None
+            else {"code": self.error.code, "message": self.error.message},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
