@@ -48,24 +48,24 @@ def _heif_opener() -> None:
     pillow_heif.register_heif_opener()
 
 
-def _to_rgb(im: Image.Image) -> NDArray[np.uint8]:
+def _to_rgb(im: Image.Image) -> Image.Image:
     """Every Pillow mode to RGB; high bit depths are scaled, not clipped."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        gray = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-    if im.mode == "F":
-        arr = np.asarray(im, dtype=np.float32)
-        lo, hi = float(np.nanmin(arr, initial=0.0)), float(np.nanmax(arr, initial=1.0))
-        scaled = (np.nan_to_num(arr, nan=lo) - lo) * (255.0 / max(hi - lo, 1e-12))
-        gray = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-    if im.mode != "RGB":
-        # P with transparency, LA, RGBA: alpha is dropped as the reference pipelines do
-        # (Pillow's convert), so whatever pixels are stored are what gets screened.
-        im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA") else im.convert("RGB")
-    return np.asarray(im, dtype=np.uint8)
+        finite = arr[np.isfinite(arr)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if im.mode.startswith("I;16"):
+            lo, hi = 0.0, 65535.0
+        elif im.mode == "I" and lo >= 0:
+            lo, hi = 0.0, 65535.0 if hi > 255 else 255.0
+        scaled = (np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo) - lo) * (255.0 / max(hi - lo, 1e-12))
+        return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode in ("P", "PA"):
+        # Palette transparency must go through RGBA to be read at all.
+        im = im.convert("RGBA")
+    # Alpha is dropped as the reference pipelines do (Pillow's convert), so whatever pixels are
+    # stored are what gets screened.
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 # EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
@@ -106,11 +106,14 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
                     im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
             im.load()
             orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-            factor = _reduce_factor(im.width, im.height, min_side)
+            rgb_im = _to_rgb(im)
+            factor = _reduce_factor(rgb_im.width, rgb_im.height, min_side)
             if factor > 1:
-                im = im.reduce(factor)
+                rgb_im = rgb_im.reduce(factor)
             method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-            rgb = _to_rgb(im if method is None else im.transpose(method))
+            if method is not None:
+                rgb_im = rgb_im.transpose(method)
+            rgb = np.asarray(rgb_im, dtype=np.uint8)
     except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
         raise
     except Image.DecompressionBombError as exc:

@@ -1,0 +1,40 @@
+"""Shared fixtures: the default bundle's screener (built once) and test images made in code."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_screen import Screener
+
+DATA = Path(__file__).parent / "data"
+IMAGES = DATA / "images"
+
+
+@pytest.fixture(scope="session")
+def screener() -> Iterator[Screener]:
+    """The default bundle, as an embedding engineer gets it: no configuration."""
+    with Screener(threads=2) as s:
+        yield s
+
+
+def encode(im: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def astronaut() -> Image.Image:
+    return Image.open(IMAGES / "astronaut.jpg").convert("RGB")
+
+
+def portrait() -> np.ndarray:
+    """A 600x800 portrait with the astronaut's face in its upper half."""
+    canvas = Image.new("RGB", (600, 800), (90, 110, 130))
+    canvas.paste(astronaut().resize((400, 400)), (100, 120))
+    return np.asarray(canvas)

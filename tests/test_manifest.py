@@ -1,0 +1,65 @@
+import copy
+import json
+
+import pytest
+
+from edge_screen import ManifestError
+from edge_screen.bundle import Bundle, default_bundle_dir
+from edge_screen.manifest import SCHEMA, parse_manifest
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict:
+    return json.loads((default_bundle_dir() / "manifest.json").read_text())
+
+
+def test_shipped_manifest_parses_and_every_file_matches(shipped: dict) -> None:
+    manifest = parse_manifest(shipped)
+    assert manifest.schema == SCHEMA
+    Bundle.open().verify_all()
+
+
+def test_every_model_prefers_a_variant_on_each_platform(shipped: dict) -> None:
+    manifest = parse_manifest(shipped)
+    for spec in manifest.models:
+        for machine in ("x86_64", "aarch64", "armv7l", "riscv64"):
+            assert spec.preferred_variant(machine) in spec.variants
+
+
+def mutate(base: dict, path: list, value) -> dict:  # type: ignore[no-untyped-def]
+    d = copy.deepcopy(base)
+    node = d
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["schema"], "edge-screen.bundle/99", "not supported"),
+        (["models", 0, "task"], "mind_reading", "task"),
+        (["models", 0, "variants", 0, "file"], "../../etc/passwd", "plain file name"),
+        (["models", 0, "variants", 0, "sha256"], "abc", "sha256"),
+        (["models", 0, "variants"], [], "at least one variant"),
+        (["models", 0, "preferred"], {"default": "int3"}, "unknown variant"),
+        (["models", 0, "input", "std"], [0, 1, 1], "zero"),
+        (["models", 0, "input", "size"], [0, 192], "size"),
+        (["models", 0, "input"], KeyError, "missing field 'input'"),
+        (["models"], "everything", "expected"),
+    ],
+)
+def test_malformed_manifest_names_the_field(shipped: dict, path: list, value, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(mutate(shipped, path, value))
+
+
+def test_duplicate_model_ids_are_refused(shipped: dict) -> None:
+    d = copy.deepcopy(shipped)
+    d["models"].append(copy.deepcopy(d["models"][0]))
+    with pytest.raises(ManifestError, match="unique"):
+        parse_manifest(d)
