@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError, features
 
 from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
 from .probe import Probe
@@ -38,7 +38,10 @@ class DecodedImage:
 
 
 def _heif_opener() -> None:
-    """Register pillow-heif on first use, not at import; unsupported if it is not installed."""
+    """Register pillow-heif on first use, not at import; unsupported if it is not installed.
+
+    Pillow decodes AVIF itself where it was built with libavif; HEIC always needs pillow-heif.
+    """
     try:
         import pillow_heif
     except ImportError:
@@ -58,7 +61,9 @@ def _to_rgb(im: Image.Image) -> Image.Image:
             lo, hi = 0.0, 65535.0
         elif im.mode == "I" and lo >= 0:
             lo, hi = 0.0, 65535.0 if hi > 255 else 255.0
-        scaled = (np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo) - lo) * (255.0 / max(hi - lo, 1e-12))
+        scaled = (np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo) - lo) * (
+            255.0 / max(hi - lo, 1e-12)
+        )
         return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     if im.mode in ("P", "PA"):
         # Palette transparency must go through RGBA to be read at all.
@@ -86,7 +91,7 @@ def _reduce_factor(width: int, height: int, min_side: int) -> int:
 
 def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> DecodedImage:
     """Decode ``data`` (already sniffed as ``found``) to upright RGB near ``min_side``."""
-    if found.format in ("HEIF", "AVIF"):
+    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
         _heif_opener()
     try:
         with warnings.catch_warnings():

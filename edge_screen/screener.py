@@ -20,7 +20,7 @@ from types import TracebackType
 from .backends import get_backend
 from .bundle import Bundle
 from .decode import DecodedImage, ImageLimits, decode_image
-from .errors import MediaError, ModelError, UnsupportedMedia
+from .errors import EdgeScreenError, MediaError, ModelError, UnsupportedMedia
 from .infer import Model
 from .policy import Policy
 from .probe import probe
@@ -75,6 +75,7 @@ class Screener:
         self.models = {m.spec.id: f"{m.spec.version}/{m.variant.name}" for m in models}
         self._extractor = SignalExtractor(models, opts.max_faces, opts.face_threshold)
         self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def create_from_options(cls, options: ScreenerOptions) -> Screener:
@@ -89,7 +90,8 @@ class Screener:
         self.close()
 
     def close(self) -> None:
-        """Release the interpreters; the screener cannot be used afterwards."""
+        """Release the interpreters; screening afterwards raises ``EdgeScreenError``."""
+        self._closed = True
         self._extractor = SignalExtractor([])
 
     def screen(self, media: MediaInput) -> ScreeningReport:
@@ -131,6 +133,8 @@ class Screener:
             return _Prepared(name, sha, None, exc, (time.perf_counter() - t) * 1e3)
 
     def _finish(self, p: _Prepared, start: float) -> ScreeningReport:
+        if self._closed:
+            raise EdgeScreenError("this Screener is closed; create a new one")
         timing = {"decode": p.decode_ms}
         if p.image is None:
             assert p.error is not None

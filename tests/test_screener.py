@@ -12,7 +12,14 @@ import pytest
 from conftest import DATA, IMAGES, encode, portrait
 from PIL import Image
 
-from edge_screen import REPORT_SCHEMA, BundleError, HashMismatch, Screener, ScreeningReport
+from edge_screen import (
+    REPORT_SCHEMA,
+    BundleError,
+    EdgeScreenError,
+    HashMismatch,
+    Screener,
+    ScreeningReport,
+)
 from edge_screen.bundle import default_bundle_dir
 
 
@@ -236,3 +243,10 @@ def test_screening_is_deterministic(screener: Screener) -> None:
     b = screener.screen(IMAGES / "grace_hopper.jpg")
     assert a.signals == b.signals
     assert np.allclose([f.box for f in a.faces], [f.box for f in b.faces])
+
+
+def test_a_closed_screener_refuses_to_screen() -> None:
+    s = Screener(threads=1)
+    s.close()
+    with pytest.raises(EdgeScreenError, match="closed"):
+        s.screen(IMAGES / "coffee.jpg")
