@@ -77,41 +77,86 @@ def similarity(src: NDArray[np.float64], dst: NDArray[np.float64]) -> NDArray[np
     return np.array([[a, -b, tx], [b, a, ty]])
 
 
+def pyramid_down(img: Pixels) -> Pixels:
+    """dlib's ``pyramid_down<2>`` on RGB: a separable [1 4 6 4 1] filter, then every 2nd pixel."""
+    nr, nc = img.shape[:2]
+    if nr <= 8 or nc <= 8:
+        return np.zeros((0, 0, 3), dtype=np.uint8)
+    x = img.astype(np.uint32)
+    c = 2 * np.arange((nc - 3) // 2)
+    t = x[:, c] + 4 * x[:, c + 1] + 6 * x[:, c + 2] + 4 * x[:, c + 3] + x[:, c + 4]
+    r = 2 + 2 * np.arange((nr - 3) // 2)
+    down = (t[r - 2] + 4 * t[r - 1] + 6 * t[r] + 4 * t[r + 1] + t[r + 2]) // 256
+    return down.astype(np.uint8)
+
+
+def _rect_down(rect: NDArray[np.float64]) -> NDArray[np.float64]:
+    """dlib's ``pyramid_down<2>::rect_down``: where a (l, t, r, b) box lands one level down."""
+    return rect / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+
+
+def _area(rect: NDArray[np.float64]) -> float:
+    return float(max(0.0, rect[2] - rect[0] + 1) * max(0.0, rect[3] - rect[1] + 1))
+
+
 def align_face(
-    rgb: Pixels, keypoints: NDArray[np.float32], alignment: Alignment, size: tuple[int, int]
+    rgb: Pixels, points: NDArray[np.float32], alignment: Alignment, size: tuple[int, int]
 ) -> Pixels:
-    """Crop the face so its keypoints land on the alignment template (dlib's face-chip way)."""
+    """Cut the face chip the way dlib's ``extract_image_chip(get_face_chip_details(...))`` does.
+
+    The age model was trained on exactly these chips and is very sensitive to them (a 1 px
+    shift can move an estimate by years), so this follows dlib step by step: the similarity
+    transform's rectangle and angle, an image pyramid when the chip shrinks the face more than
+    twice, and bilinear sampling with pixel centres at integer coordinates.
+    """
     h, w = size
-    src = np.asarray([keypoints[i] for i in alignment.keypoints], dtype=np.float64)
+    src = np.asarray([points[i] for i in alignment.keypoints], dtype=np.float64)
     dst = np.asarray(alignment.template, dtype=np.float64) * np.array([w, h])
-    m = similarity(dst, src)  # chip -> image
-    img = Image.fromarray(rgb)
-    step = float(np.hypot(m[0, 0], m[1, 0]))  # image pixels per chip pixel
-    if step > 2.0:
-        # Shrink the neighbourhood first so the bilinear sampling below does not alias.
-        x0, y0 = src.min(axis=0) - step * max(h, w)
-        x1, y1 = src.max(axis=0) + step * max(h, w)
-        box = (
-            max(0, int(x0)),
-            max(0, int(y0)),
-            min(img.width, int(x1) + 1),
-            min(img.height, int(y1) + 1),
-        )
-        if box[2] > box[0] and box[3] > box[1]:
-            factor = int(step // 2)
-            img = img.crop(box).reduce(factor)
-            offset = np.array([box[0], box[1]], dtype=np.float64)
-            m = np.vstack([m, [0, 0, 1]])
-            shift = np.array(
-                [
-                    [1 / factor, 0, -offset[0] / factor],
-                    [0, 1 / factor, -offset[1] / factor],
-                    [0, 0, 1],
-                ]
-            )
-            m = (shift @ m)[:2]
-    coeffs = (m[0, 0], m[0, 1], m[0, 2], m[1, 0], m[1, 1], m[1, 2])
-    chip = img.transform((w, h), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
+    m = similarity(dst, src)  # chip pixel -> image pixel
+    angle = float(np.arctan2(m[1, 0], m[0, 0]))
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    cx, cy = m @ np.array([w / 2, h / 2, 1.0])
+    # centered_drect(centre, w * scale, h * scale): dlib shrinks width/height by one first.
+    hw, hh = (w * scale - 1) / 2, (h * scale - 1) / 2
+    rect = np.array([cx - hw, cy - hh, cx + hw, cy + hh])
+    cos, sin = np.cos(angle), np.sin(angle)
+
+    def rotated(box: NDArray[np.float64]) -> NDArray[np.float64]:
+        """tl, tr, bl corners of ``box`` rotated by ``angle`` about its centre."""
+        c = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        corners = np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]], [box[2], box[3]]])
+        d = corners - c
+        return np.column_stack([cos * d[:, 0] - sin * d[:, 1], sin * d[:, 0] + cos * d[:, 1]]) + c
+
+    size_px = w * h
+    depth, grow, probe = 0, 2.0, _rect_down(rect)
+    while _area(probe) > size_px:
+        probe, depth, grow = _rect_down(probe), depth + 1, grow * 2 + 2
+    img, origin = rgb, np.zeros(2)
+    if depth:
+        # Pyramid only the neighbourhood of the chip, as dlib does (its bounding_box).
+        corners = rotated(rect)
+        lo = np.maximum(corners.min(axis=0) - grow, 0)
+        hi = np.minimum(corners.max(axis=0) + grow, [rgb.shape[1] - 1, rgb.shape[0] - 1])
+        x0, y0 = np.floor(lo + 0.5).astype(int)
+        x1, y1 = np.floor(hi + 0.5).astype(int)
+        img, origin = rgb[y0 : y1 + 1, x0 : x1 + 1], np.array([x0, y0], dtype=np.float64)
+    level_rect = rect - np.tile(origin, 2)
+    while _area(_rect_down(level_rect)) > size_px and img.size:
+        level_rect = _rect_down(level_rect)
+        img = pyramid_down(img)
+    if not img.size:
+        return np.zeros((h, w, 3), dtype=np.uint8)
+    # Chip corners (0,0), (w-1,0), (0,h-1) -> the rotated rectangle's tl, tr, bl corners.
+    tl, tr, bl, _ = rotated(level_rect)
+    a = np.column_stack([(tr - tl) / (w - 1), (bl - tl) / (h - 1)])
+    # Pillow samples output pixel (x, y) at A(x + 0.5, y + 0.5) + c - 0.5 in index space; dlib
+    # samples at A(x, y) + t. Equal when c = t + 0.5 - A(0.5, 0.5).
+    c = tl + 0.5 - a @ np.array([0.5, 0.5])
+    coeffs = (a[0, 0], a[0, 1], c[0], a[1, 0], a[1, 1], c[1])
+    chip = Image.fromarray(np.ascontiguousarray(img)).transform(
+        (w, h), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
+    )
     return np.asarray(chip, dtype=np.uint8)
 
 

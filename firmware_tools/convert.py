@@ -1,0 +1,60 @@
+"""Step 2, convert: each source model to TFLite variants (fp32, fp16, int8, int16x8).
+
+ONNX models go through onnx2tf in the converter venv (``onnx_job``), calibrated on images made
+by ``datasets``; a float TFLite source (BlazeFace) is already the fp32 variant and is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterable
+
+from . import datasets, venv
+from .recipe import ModelRecipe, Recipe, Work, load_recipe
+
+
+def convert_model(work: Work, model: ModelRecipe) -> list[str]:
+    """Write ``variants/<id>.<variant>.tflite`` for one model; return the variant names."""
+    work.variants.mkdir(parents=True, exist_ok=True)
+    source = work.source_file(model)
+    if not source.exists():
+        raise FileNotFoundError(f"{source} is missing; run the fetch step first")
+    if model.kind == "tflite":
+        if model.variants != ["fp32"]:
+            raise NotImplementedError("float TFLite sources are shipped as fp32 only for now")
+        shutil.copy(source, work.variant_file(model.id, "fp32"))
+        return ["fp32"]
+    jobdir = work.convert / model.id
+    if jobdir.exists():
+        shutil.rmtree(jobdir)
+    jobdir.mkdir(parents=True)
+    spec = model.input
+    job = {
+        "workdir": str(jobdir),
+        "source": str(source),
+        "input": model.raw["convert"]["input"],
+        "layout": model.raw["convert"]["layout"],
+        "size": spec["size"],
+        "color": spec["color"],
+        "mean": spec["mean"],
+        "std": spec["std"],
+        "calib": str(datasets.ensure(work, model, "calib")),
+        "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
+    }
+    (jobdir / "job.json").write_text(json.dumps(job, indent=1))
+    venv.run_module("firmware_tools.onnx_job", [str(jobdir / "job.json")], jobdir,
+                    jobdir / "convert.log")
+    return model.variants
+
+
+def convert(work: Work, recipe: Recipe | None = None, only: Iterable[str] = ()) -> None:
+    recipe = recipe or load_recipe()
+    wanted = set(only)
+    for m in recipe.models:
+        if wanted and m.id not in wanted:
+            continue
+        t0 = time.monotonic()
+        names = convert_model(work, m)
+        print(f"convert: {m.id}: {', '.join(names)} ({time.monotonic() - t0:.0f} s)", flush=True)

@@ -1,0 +1,123 @@
+"""Runs inside the converter venv: one ONNX model to float and quantized TFLite files.
+
+Invoked as ``python -m firmware_tools.onnx_job job.json`` by ``convert``. The job file names the
+source ONNX, its input name and layout, the calibration images and normalisation, and where each
+variant goes. Only the stdlib is imported at module level, so the import cannot clash with
+whichever numpy the calling environment has.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+# onnx2tf output suffix -> our variant name. Dynamic-range and full-integer (int8 in/out)
+# outputs are dropped: the first is slower than fp32 everywhere, the runtime quantises inputs.
+SUFFIXES = {
+    "fp32": "_float32.tflite",
+    "fp16": "_float16.tflite",
+    "int8": "_integer_quant.tflite",
+    "int16x8": "_integer_quant_with_int16_act.tflite",
+}
+INPUT = "input"  # our name for the single image input (onnx2tf mangles names such as "input:0")
+
+
+def prepare(src: Path, dst: Path, input_name: str, layout: str, size: list[int]) -> None:
+    """Fix the batch to 1, make the input NCHW named ``input``, simplify with onnxsim.
+
+    A graph that takes NHWC and transposes to NCHW first (as TF-exported graphs do) is cut at
+    that Transpose: onnx2tf misreads such inputs, and NCHW is what it expects to turn into NHWC.
+    """
+    import onnx
+    from onnx import helper
+    from onnxsim import simplify
+
+    model = onnx.load(str(src))
+    g = model.graph
+    (inp,) = [i for i in g.input if i.name == input_name]
+    elem = inp.type.tensor_type.elem_type
+    channels = 3
+    new_input = helper.make_tensor_value_info(INPUT, elem, [1, channels, size[0], size[1]])
+    consumers = [n for n in g.node if input_name in n.input]
+    if layout == "NHWC":
+        perm = None
+        if len(consumers) == 1 and consumers[0].op_type == "Transpose":
+            perm = list(helper.get_attribute_value(consumers[0].attribute[0]))
+        if perm != [0, 3, 1, 2]:
+            raise ValueError(f"NHWC input {input_name!r} is not followed by a Transpose to NCHW")
+        (transpose,) = consumers
+        old = transpose.output[0]
+        g.node.remove(transpose)
+        for n in g.node:
+            for k, name in enumerate(n.input):
+                if name == old:
+                    n.input[k] = INPUT
+    else:
+        for n in consumers:
+            for k, name in enumerate(n.input):
+                if name == input_name:
+                    n.input[k] = INPUT
+    g.input.remove(inp)
+    g.input.insert(0, new_input)
+    for out in g.output:  # batch 1 on the outputs too, so shapes infer statically
+        dims = out.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_value:
+            dims[0].dim_value = 1
+    model, ok = simplify(model, overwrite_input_shapes={INPUT: [1, channels, *size]})
+    if not ok:
+        raise RuntimeError("onnxsim could not validate the simplified model")
+    onnx.save(model, str(dst))
+
+
+def calibration(images: Path, color: str, dst: Path) -> None:
+    """uint8 RGB NHWC images -> float32 pixels in the model's colour order (normalised later)."""
+    import numpy as np
+
+    x = np.load(images).astype(np.float32)
+    if color == "BGR":
+        x = x[..., ::-1]
+    np.save(dst, np.ascontiguousarray(x))
+
+
+def run(job: dict[str, Any]) -> None:
+    import numpy as np
+    import onnx2tf
+
+    wd = Path(job["workdir"])
+    wd.mkdir(parents=True, exist_ok=True)
+    prepared = wd / "model.onnx"
+    prepare(Path(job["source"]), prepared, job["input"], job["layout"], job["size"])
+    shutil.copy(prepared, wd / "prepared.onnx")  # onnx2tf rewrites its input in place
+    calib = wd / "calib.npy"
+    calibration(Path(job["calib"]), job["color"], calib)
+    # onnx2tf fetches this sample file from the internet unless it is in the cwd; it only uses
+    # it for its own sanity checks, our calibration data comes in through -cind.
+    rng = np.random.default_rng(0)
+    np.save(wd / "calibration_image_sample_data_20x128x128x3_float32.npy",
+            rng.random((20, 128, 128, 3), dtype=np.float32))
+    quant = any(v in ("int8", "int16x8") for v in job["variants"])
+    mean = np.asarray(job["mean"], np.float32).reshape(1, 1, 1, -1)
+    std = np.asarray(job["std"], np.float32).reshape(1, 1, 1, -1)
+    out = wd / "tf"
+    onnx2tf.convert(
+        input_onnx_file_path=str(prepared),
+        output_folder_path=str(out),
+        copy_onnx_input_output_names_to_tflite=True,
+        output_integer_quantized_tflite=quant,
+        quant_type="per-channel",
+        custom_input_op_name_np_data_path=[[INPUT, str(calib), mean, std]] if quant else None,
+        output_signaturedefs=True,
+        non_verbose=True,
+    )
+    for variant, dest in job["variants"].items():
+        produced = out / f"model{SUFFIXES[variant]}"
+        if not produced.exists():
+            raise FileNotFoundError(f"onnx2tf did not produce {produced.name}")
+        shutil.copy(produced, dest)
+
+
+if __name__ == "__main__":
+    run(json.loads(Path(sys.argv[1]).read_text()))

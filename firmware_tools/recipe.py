@@ -1,0 +1,122 @@
+"""The default bundle's recipe (``data/default_bundle.json``) and the work-directory layout.
+
+Everything a model team may want to change (sources, variants, manifest fields, limits) lives in
+the JSON file; this module only reads it, so policy never hides in code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+RECIPE_FILE = DATA_DIR / "default_bundle.json"
+LOCK_FILE = DATA_DIR / "sources.lock.json"
+ALIGNMENT_FILE = DATA_DIR / "age_alignment.json"
+SYNTHETIC_FILE = DATA_DIR / "open_nsfw_synthetic.npz"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "models" / "default"
+
+# Used until the runtime team commits data/age_alignment.json (eyes at 30%/70% width, 35% height).
+FALLBACK_ALIGNMENT: dict[str, Any] = {"keypoints": [0, 1], "template": [[0.30, 0.35], [0.70, 0.35]]}
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """One model of the bundle, as written in the recipe file."""
+
+    id: str
+    raw: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.raw["convert"]["kind"])
+
+    @property
+    def variants(self) -> list[str]:
+        return [str(v) for v in self.raw["convert"]["variants"]]
+
+    @property
+    def package(self) -> str:
+        return str(self.raw["source"]["package"])
+
+    @property
+    def member(self) -> str:
+        return str(self.raw["source"]["member"])
+
+    @property
+    def limits(self) -> dict[str, dict[str, float]]:
+        return {k: dict(v) for k, v in self.raw.get("limits", {}).items()}
+
+    @property
+    def input(self) -> dict[str, Any]:
+        return dict(self.raw["input"])
+
+
+@dataclass(frozen=True)
+class Recipe:
+    bundle_version: str
+    preference: dict[str, Any]
+    models: tuple[ModelRecipe, ...]
+
+    def model(self, model_id: str) -> ModelRecipe:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(f"no model {model_id!r} in the recipe")
+
+
+def load_recipe(path: Path = RECIPE_FILE) -> Recipe:
+    data = json.loads(path.read_text())
+    models = tuple(ModelRecipe(str(m["id"]), m) for m in data["models"])
+    return Recipe(str(data["bundle_version"]), dict(data["preference"]), models)
+
+
+def load_lock(path: Path = LOCK_FILE) -> list[dict[str, Any]]:
+    return list(json.loads(path.read_text())["packages"])
+
+
+def alignment() -> dict[str, Any]:
+    """The age model's face alignment, owned by the runtime team's data file when it exists."""
+    if ALIGNMENT_FILE.exists():
+        return dict(json.loads(ALIGNMENT_FILE.read_text()))
+    return dict(FALLBACK_ALIGNMENT)
+
+
+class Work:
+    """Paths inside a build work directory, so every step finds the previous step's output."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    @property
+    def wheels(self) -> Path:
+        return self.root / "wheels"
+
+    @property
+    def sources(self) -> Path:
+        return self.root / "sources"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def convert(self) -> Path:
+        return self.root / "convert"
+
+    @property
+    def variants(self) -> Path:
+        return self.root / "variants"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "validation.json"
+
+    def source_file(self, m: ModelRecipe) -> Path:
+        return self.sources / f"{m.id}{Path(m.member).suffix}"
+
+    def variant_file(self, model_id: str, variant: str) -> Path:
+        return self.variants / f"{model_id}.{variant}.tflite"

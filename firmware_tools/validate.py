@@ -1,0 +1,231 @@
+"""Step 3, validate: every variant against its float original, on held-out images.
+
+The reference is the untouched source model (onnxruntime for ONNX, LiteRT for a float TFLite).
+Fidelity numbers go to ``validation.json`` (then to the manifest and the model card); a variant
+outside its limits is marked failing and can never become ``preferred``. Latency is measured
+here too, because ``preferred`` on x86_64 is the fastest passing variant.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import datasets, facedet
+from .recipe import SYNTHETIC_FILE, ModelRecipe, Recipe, Work, load_recipe
+
+THREADS = 2
+TIE = 1.05
+Array = NDArray[Any]
+
+
+class ValidationFailed(RuntimeError):
+    """No variant of a model meets the limits for some platform; the build must stop."""
+
+
+def _interpreter(path: Path, threads: int = THREADS) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # the older standalone runtime has the same API
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,no-redef]
+    interp = Interpreter(model_path=str(path), num_threads=threads)
+    interp.allocate_tensors()
+    return interp
+
+
+def normalise(images: Array, spec: dict[str, Any]) -> NDArray[np.float32]:
+    """uint8 RGB NHWC -> the float NHWC tensor the model wants, as the manifest describes it."""
+    x = images.astype(np.float32)
+    if spec["color"] == "BGR":
+        x = x[..., ::-1]
+    mean = np.asarray(spec["mean"], np.float32)
+    std = np.asarray(spec["std"], np.float32)
+    return np.ascontiguousarray((x - mean) / std)
+
+
+def run_tflite(path: Path, x: NDArray[np.float32]) -> list[Array]:
+    """Run each sample through a TFLite file; (de)quantise with the tensors' own parameters."""
+    interp = _interpreter(path)
+    inp = interp.get_input_details()[0]
+    outs = interp.get_output_details()
+    results: list[list[Array]] = [[] for _ in outs]
+    for sample in x:
+        data = sample[None]
+        scale, zero = inp["quantization"]
+        if inp["dtype"] != np.float32:
+            info = np.iinfo(inp["dtype"])
+            data = np.clip(np.round(data / scale + zero), info.min, info.max)
+        interp.set_tensor(inp["index"], data.astype(inp["dtype"]))
+        interp.invoke()
+        for k, od in enumerate(outs):
+            y = interp.get_tensor(od["index"])
+            s, z = od["quantization"]
+            results[k].append((y.astype(np.float32) - z) * s if od["dtype"] != np.float32 else y)
+    return [np.concatenate(r) for r in results]
+
+
+def run_reference(work: Work, model: ModelRecipe, x: NDArray[np.float32]) -> list[Array]:
+    """The float original's outputs for the same normalised inputs."""
+    source = work.source_file(model)
+    if model.kind == "tflite":
+        return run_tflite(source, x)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = THREADS
+    sess = ort.InferenceSession(str(source), opts, providers=["CPUExecutionProvider"])
+    feed = x if model.raw["convert"]["layout"] == "NHWC" else x.transpose(0, 3, 1, 2)
+    name = model.raw["convert"]["input"]
+    chunks = [sess.run(None, {name: feed[i:i + 16]}) for i in range(0, len(feed), 16)]
+    return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def _face_boxes(model: ModelRecipe, outputs: list[Array]) -> list[facedet.Boxes]:
+    out = model.raw["output"]
+    size = (int(model.input["size"][0]), int(model.input["size"][1]))
+    reg = next(o for o in outputs if o.shape[-1] > 1)
+    cls = next(o for o in outputs if o.shape[-1] == 1)
+    anchor_xy = facedet.anchors(size, list(out["strides"]), int(out["anchors_per_layer"]))
+    return [facedet.decode(reg[i], cls[i], anchor_xy, size, float(out["score_threshold"]),
+                           float(out["nms_iou"]), float(out.get("score_clip", 100.0)))
+            for i in range(len(reg))]
+
+
+def fidelity(model: ModelRecipe, ref: list[Array], got: list[Array], n_synthetic: int = 0
+             ) -> dict[str, float]:
+    """Task-specific distance between reference and variant outputs (see the model card)."""
+    task = model.raw["task"]
+    out = model.raw["output"]
+    if task == "face_detection":
+        return facedet.match(_face_boxes(model, ref), _face_boxes(model, got))
+    if task == "age_estimation":
+        ages = np.asarray(out["ages"], np.float32)
+        minor = ages < float(out.get("minor_below", 18))
+        err = np.abs(ref[0] @ ages - got[0] @ ages)
+        dminor = np.abs(ref[0][:, minor].sum(1) - got[0][:, minor].sum(1))
+        return {"mae_years": float(err.mean()), "p95_years": float(np.percentile(err, 95)),
+                "max_years": float(err.max()), "max_abs_dp_minor": float(dminor.max()),
+                "n": float(len(err))}
+    pos = list(out["labels"]).index(out["positive"])
+    dp = np.abs(ref[0][:, pos] - got[0][:, pos])
+    result = {"mean_abs_dp": float(dp.mean()), "max_abs_dp": float(dp.max()), "n": float(len(dp))}
+    if n_synthetic:
+        syn = dp[-n_synthetic:]
+        result.update({"mean_abs_dp_synthetic": float(syn.mean()),
+                       "max_abs_dp_synthetic": float(syn.max()), "n_synthetic": float(n_synthetic)})
+    return result
+
+
+def check(limits: dict[str, dict[str, float]], fid: dict[str, float]) -> list[str]:
+    """Human-readable limit violations (empty when the variant passes)."""
+    bad = [f"{k} {fid.get(k, float('nan')):.4g} > {v}" for k, v in limits.get("max", {}).items()
+           if not fid.get(k, float("inf")) <= v]
+    bad += [f"{k} {fid.get(k, float('nan')):.4g} < {v}" for k, v in limits.get("min", {}).items()
+            if not fid.get(k, float("-inf")) >= v]
+    return bad
+
+
+def latency_ms(path: Path, runs: int = 30, threads: int = THREADS) -> float:
+    """Median wall time of one invoke on a fixed random input, after warm-up."""
+    interp = _interpreter(path, threads)
+    inp = interp.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(inp["dtype"], np.integer):
+        info = np.iinfo(inp["dtype"])
+        data = rng.integers(info.min, info.max, inp["shape"], endpoint=True).astype(inp["dtype"])
+    else:
+        data = rng.standard_normal(inp["shape"]).astype(inp["dtype"])
+    interp.set_tensor(inp["index"], data)
+    for _ in range(3):
+        interp.invoke()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times)
+
+
+def heldout(work: Work, model: ModelRecipe) -> tuple[Array, int]:
+    """Held-out images; for open_nsfw plus the committed synthetic high-score inputs (last)."""
+    images = np.load(datasets.ensure(work, model, "heldout"))
+    if model.id == "open_nsfw" and SYNTHETIC_FILE.exists():
+        with np.load(SYNTHETIC_FILE) as z:
+            synthetic = z["images"]
+        return np.concatenate([images, synthetic]), len(synthetic)
+    return images, 0
+
+
+def choose_preferred(preference: dict[str, Any], results: dict[str, dict[str, Any]]
+                     ) -> dict[str, str]:
+    """Per platform, the variant the runtime should load; only passing variants qualify."""
+    passing = [v for v, r in results.items() if r["passes"]]
+    chosen: dict[str, str] = {}
+    for machine, rule in preference.items():
+        if machine == "comment":
+            continue
+        if rule == "fastest":
+            timed = [v for v in passing if results[v].get("latency_ms") is not None]
+            best = min((results[v]["latency_ms"] for v in timed), default=None)
+            # Within 5% of the best counts as a tie (timing noise): the earlier variant wins.
+            pick = next((v for v in timed if best is not None
+                         and results[v]["latency_ms"] <= best * TIE), None)
+            pick = pick or next(iter(passing), None)
+        else:
+            pick = next((v for v in rule if v in passing), None)
+        if pick is None:
+            raise ValidationFailed(f"no variant passes the limits for {machine}: {results}")
+        chosen[machine] = pick
+    return chosen
+
+
+def validate_model(work: Work, model: ModelRecipe, preference: dict[str, Any],
+                   latency: bool, runs: int) -> dict[str, Any]:
+    images, n_syn = heldout(work, model)
+    x = normalise(images, model.input)
+    ref = run_reference(work, model, x)
+    results: dict[str, dict[str, Any]] = {}
+    for variant in model.variants:
+        path = work.variant_file(model.id, variant)
+        fid = fidelity(model, ref, run_tflite(path, x), n_syn)
+        failures = check(model.limits, fid)
+        results[variant] = {"fidelity": fid, "passes": not failures, "failures": failures,
+                            "latency_ms": latency_ms(path, runs) if latency else None}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in fid.items())
+        lat = f", {results[variant]['latency_ms']:.1f} ms" if latency else ""
+        print(f"validate: {model.id}.{variant}: {shown}{lat}"
+              f"{'' if not failures else ' FAIL: ' + '; '.join(failures)}", flush=True)
+    return {"variants": results, "preferred": choose_preferred(preference, results)}
+
+
+def environment() -> dict[str, str]:
+    import importlib.metadata as md
+
+    def version(pkg: str) -> str:
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return "absent"
+
+    return {"machine": platform.machine(), "processor": platform.processor() or "unknown",
+            "python": platform.python_version(), "threads": str(THREADS),
+            "ai-edge-litert": version("ai-edge-litert"), "onnxruntime": version("onnxruntime"),
+            "numpy": np.__version__}
+
+
+def validate(work: Work, recipe: Recipe | None = None, latency: bool = True, runs: int = 30
+             ) -> dict[str, Any]:
+    """Validate all models, write ``validation.json`` and return it."""
+    recipe = recipe or load_recipe()
+    report = {"environment": environment(),
+              "models": {m.id: validate_model(work, m, recipe.preference, latency, runs)
+                         for m in recipe.models}}
+    work.report.write_text(json.dumps(report, indent=1))
+    return report
