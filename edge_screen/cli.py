@@ -1,5 +1,7 @@
 """``edge-screen scan``: screen files and folders from the shell, as a table or JSON lines.
 
+``edge-screen bench`` runs the device benchmark (``edge_screen.bench``).
+
 Exit status: 0 every input screened; 1 some input could not be screened (its line is still
 printed); 2 usage error; 3 with ``--fail-on`` when any verdict reaches that level.
 """
@@ -45,6 +47,7 @@ def _row(r: ScreeningReport) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-screen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("bench", help="device benchmark report (edge-screen bench --help)")
     scan = sub.add_parser("scan", help="screen photos (files or folders)")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--json", action="store_true", help="one JSON report per input per line")
@@ -57,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # The device benchmark has its own options; imported lazily to keep scan's start-up.
+        from .bench import run
+
+        return run(argv[1:])
     args = _parser().parse_args(argv)
     kwargs: dict[str, object] = {
         "bundle": args.bundle,

@@ -45,7 +45,10 @@ class Model:
     def __init__(
         self, spec: ModelSpec, variant: Variant, content: bytes, backend: Backend, threads: int
     ) -> None:
+        if spec.input is None:
+            raise ModelError(f"{spec.id}: a {spec.task} model is not a TFLite model")
         self.spec = spec
+        self.input = spec.input
         self.variant = variant
         self.backend = backend.name
         try:
@@ -60,8 +63,8 @@ class Model:
             raise ModelError(f"{spec.id}: expected one input tensor, found {len(inputs)}")
         self._input = inputs[0]
         self._outputs = self._interp.get_output_details()
-        h, w = spec.input.size
-        want = [1, 3, h, w] if spec.input.layout == "NCHW" else [1, h, w, 3]
+        h, w = self.input.size
+        want = [1, 3, h, w] if self.input.layout == "NCHW" else [1, h, w, 3]
         if list(self._input["shape"]) != want:
             raise ModelError(
                 f"{spec.id}: input shape {list(self._input['shape'])}, manifest says {want}"

@@ -15,22 +15,29 @@ from .errors import ManifestError
 
 SCHEMA = "edge-screen.bundle/1"
 
-Task = Literal["face_detection", "age_estimation", "image_classification"]
-TASKS: tuple[str, ...] = ("face_detection", "age_estimation", "image_classification")
+Task = Literal["face_detection", "face_landmarks", "age_estimation", "image_classification"]
+TASKS: tuple[str, ...] = (
+    "face_detection",
+    "face_landmarks",
+    "age_estimation",
+    "image_classification",
+)
 Resize = Literal["letterbox", "stretch", "align_face"]
 RESIZES: tuple[str, ...] = ("letterbox", "stretch", "align_face")
 
 
 @dataclass(frozen=True)
 class Alignment:
-    """Where the face keypoints land in the model's input, as fractions of its width/height.
+    """Where face points land in the model's input, as fractions of its width/height.
 
-    ``keypoints[i]`` is an index into the face detector's keypoints and ``template[i]`` its
-    target position; the crop is the least-squares similarity transform between the two.
+    ``keypoints[i]`` indexes the points of ``source`` (the landmark model's, or the face
+    detector's own keypoints when the bundle has no landmark model) and ``template[i]`` is its
+    target; the crop is the least-squares similarity transform between the two.
     """
 
     keypoints: tuple[int, ...]
     template: tuple[tuple[float, float], ...]
+    source: Literal["landmarks", "detector"] = "detector"
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,20 @@ class ClassifierOutput:
     activation: Literal["none", "softmax", "sigmoid"] = "none"
 
 
-Output = FaceDetectorOutput | AgeOutput | ClassifierOutput
+@dataclass(frozen=True)
+class LandmarksOutput:
+    """A dlib-style cascade that refines face points from a box (``.npz`` file, not TFLite).
+
+    It was trained on boxes of another detector: ``box_scale`` and ``box_shift`` (fractions of
+    the face detector's box size) map our detector's box onto the box it expects.
+    """
+
+    parts: int
+    box_scale: tuple[float, float]
+    box_shift: tuple[float, float]
+
+
+Output = FaceDetectorOutput | AgeOutput | ClassifierOutput | LandmarksOutput
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,7 @@ class ModelSpec:
     task: Task
     version: str
     source: Source
-    input: InputSpec
+    input: InputSpec | None  # None only for face_landmarks, which reads pixels itself
     output: Output
     variants: tuple[Variant, ...]
     preferred: Mapping[str, str]  # machine (platform.machine()) or "default" -> variant name
@@ -210,7 +230,8 @@ def _input(d: Mapping[str, Any], where: str) -> InputSpec:
         ]
         if len(kp) != len(tmpl) or len(kp) < 2:
             raise ManifestError(f"{where}.alignment: keypoints and template must pair up (>= 2)")
-        alignment = Alignment(kp, tuple((p[0], p[1]) for p in tmpl))
+        src = _choice(a.get("source", "detector"), ("landmarks", "detector"), f"{where}.alignment")
+        alignment = Alignment(kp, tuple((p[0], p[1]) for p in tmpl), cast(Any, src))
     resize = _choice(_get(d, "resize", where, str), RESIZES, f"{where}.resize")
     if resize == "align_face" and alignment is None:
         raise ManifestError(f"{where}: resize 'align_face' needs an alignment")
@@ -242,6 +263,16 @@ def _output(task: str, d: Mapping[str, Any], where: str) -> Output:
             score_threshold=float(_get(d, "score_threshold", where, (int, float))),
             nms_iou=float(_get(d, "nms_iou", where, (int, float))),
             score_clip=float(d.get("score_clip", 100.0)),
+        )
+    if task == "face_landmarks":
+        return LandmarksOutput(
+            parts=_get(d, "parts", where, int),
+            box_scale=cast(
+                Any, _floats(_get(d, "box_scale", where, list), 2, f"{where}.box_scale")
+            ),
+            box_shift=cast(
+                Any, _floats(_get(d, "box_shift", where, list), 2, f"{where}.box_shift")
+            ),
         )
     if task == "age_estimation":
         return AgeOutput(
@@ -308,7 +339,9 @@ def _model(d: Mapping[str, Any], where: str) -> ModelSpec:
             sha256=_sha(_get(s, "sha256", f"{where}.source", str), f"{where}.source"),
             licence=_get(s, "licence", f"{where}.source", str),
         ),
-        input=_input(_get(d, "input", where, dict), f"{where}.input"),
+        input=None
+        if task == "face_landmarks"
+        else _input(_get(d, "input", where, dict), f"{where}.input"),
         output=_output(task, _get(d, "output", where, dict), f"{where}.output"),
         variants=variants,
         preferred=preferred,

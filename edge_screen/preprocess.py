@@ -87,12 +87,14 @@ def pyramid_down(img: Pixels) -> Pixels:
     t = x[:, c] + 4 * x[:, c + 1] + 6 * x[:, c + 2] + 4 * x[:, c + 3] + x[:, c + 4]
     r = 2 + 2 * np.arange((nr - 3) // 2)
     down = (t[r - 2] + 4 * t[r - 1] + 6 * t[r] + 4 * t[r + 1] + t[r + 2]) // 256
-    return down.astype(np.uint8)
+    out: Pixels = down.astype(np.uint8)
+    return out
 
 
 def _rect_down(rect: NDArray[np.float64]) -> NDArray[np.float64]:
     """dlib's ``pyramid_down<2>::rect_down``: where a (l, t, r, b) box lands one level down."""
-    return rect / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+    down: NDArray[np.float64] = rect / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+    return down
 
 
 def _area(rect: NDArray[np.float64]) -> float:
@@ -126,7 +128,9 @@ def align_face(
         c = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
         corners = np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]], [box[2], box[3]]])
         d = corners - c
-        return np.column_stack([cos * d[:, 0] - sin * d[:, 1], sin * d[:, 0] + cos * d[:, 1]]) + c
+        turned = np.column_stack([cos * d[:, 0] - sin * d[:, 1], sin * d[:, 0] + cos * d[:, 1]])
+        out: NDArray[np.float64] = turned + c
+        return out
 
     size_px = w * h
     depth, grow, probe = 0, 2.0, _rect_down(rect)

@@ -20,12 +20,13 @@ from types import TracebackType
 from .backends import get_backend
 from .bundle import Bundle
 from .decode import DecodedImage, ImageLimits, decode_image
-from .errors import EdgeScreenError, MediaError, ModelError, UnsupportedMedia
+from .errors import BundleError, EdgeScreenError, MediaError, ModelError, UnsupportedMedia
 from .infer import Model
 from .policy import Policy
 from .probe import probe
 from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
-from .signals import SignalExtractor
+from .landmarks import ShapePredictor
+from .signals import Landmarker, SignalExtractor
 from .source import MediaInput, describe, read_source
 
 log = logging.getLogger("edge_screen")
@@ -66,14 +67,21 @@ class Screener:
         p = opts.policy
         self.policy = p if isinstance(p, Policy) else Policy.load(p) if p else Policy.default()
         backend = get_backend(opts.backend)
-        models = []
+        models, landmarker, chosen = [], None, {}
         for spec in self.bundle.manifest.models:
             variant = self.bundle.select(spec, opts.variants.get(spec.id))
-            models.append(
-                Model(spec, variant, self.bundle.model_bytes(variant), backend, opts.threads)
-            )
-        self.models = {m.spec.id: f"{m.spec.version}/{m.variant.name}" for m in models}
-        self._extractor = SignalExtractor(models, opts.max_faces, opts.face_threshold)
+            chosen[spec.id] = f"{spec.version}/{variant.name}"
+            content = self.bundle.model_bytes(variant)
+            if spec.task == "face_landmarks":
+                landmarker = Landmarker(spec, ShapePredictor.from_npz(content))
+            else:
+                models.append(Model(spec, variant, content, backend, opts.threads))
+        for m in models:
+            a = m.input.alignment
+            if a is not None and a.source == "landmarks" and landmarker is None:
+                raise BundleError(f"{m.spec.id} aligns faces by landmarks; the bundle has none")
+        self.models = chosen
+        self._extractor = SignalExtractor(models, landmarker, opts.max_faces, opts.face_threshold)
         self._lock = threading.Lock()
         self._closed = False
 

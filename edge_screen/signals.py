@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 
 from . import faces, preprocess
 from .infer import Model
-from .manifest import AgeOutput, ClassifierOutput, FaceDetectorOutput
+from .landmarks import ShapePredictor
+from .manifest import AgeOutput, ClassifierOutput, FaceDetectorOutput, LandmarksOutput, ModelSpec
 from .report import CORE_SIGNALS, Face
 
 
@@ -32,15 +33,40 @@ def _softmax(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return out
 
 
+@dataclass(frozen=True)
+class Landmarker:
+    """The bundle's landmark model and how our detector's boxes map onto the boxes it expects."""
+
+    spec: ModelSpec
+    predictor: ShapePredictor
+
+    def __call__(
+        self, rgb: NDArray[np.uint8], x: NDArray[np.float32], y: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        out = self.spec.output
+        assert isinstance(out, LandmarksOutput)
+        w, h = float(x[1] - x[0]), float(y[1] - y[0])
+        cx = (x[0] + x[1]) / 2 + out.box_shift[0] * w
+        cy = (y[0] + y[1]) / 2 + out.box_shift[1] * h
+        hw, hh = out.box_scale[0] * w / 2, out.box_scale[1] * h / 2
+        rect = (round(cx - hw), round(cy - hh), round(cx + hw), round(cy + hh))
+        return self.predictor(rgb, rect)
+
+
 class SignalExtractor:
     """Runs the bundle's models on one frame. Not thread-safe: its interpreters are not."""
 
     def __init__(
-        self, models: list[Model], max_faces: int = 8, face_threshold: float | None = None
+        self,
+        models: list[Model],
+        landmarker: Landmarker | None = None,
+        max_faces: int = 8,
+        face_threshold: float | None = None,
     ) -> None:
         self.detector = next((m for m in models if m.spec.task == "face_detection"), None)
         self.age = next((m for m in models if m.spec.task == "age_estimation"), None)
         self.classifiers = [m for m in models if m.spec.task == "image_classification"]
+        self.landmarker = landmarker
         self.max_faces = max_faces
         self.face_threshold = face_threshold
 
@@ -52,7 +78,7 @@ class SignalExtractor:
         for model in self.classifiers:
             out = model.spec.output
             assert isinstance(out, ClassifierOutput)
-            x = preprocess.normalise(preprocess.stretch(rgb, model.spec.input), model.spec.input)
+            x = preprocess.normalise(preprocess.stretch(rgb, model.input), model.input)
             probs = model.run(x)[0].reshape(-1)
             if out.activation == "softmax":
                 probs = _softmax(probs)
@@ -73,19 +99,19 @@ class SignalExtractor:
 
     def _faces(self, rgb: NDArray[np.uint8], sx: float, sy: float) -> tuple[Face, ...]:
         assert self.detector is not None
-        spec = self.detector.spec
-        out = spec.output
+        spec = self.detector.input
+        out = self.detector.spec.output
         assert isinstance(out, FaceDetectorOutput)
-        pixels, box = preprocess.letterbox(rgb, spec.input.size)
-        raw = self.detector.run(preprocess.normalise(pixels, spec.input))
-        detections = faces.decode(raw, spec.input.size, out, self.face_threshold)
+        pixels, box = preprocess.letterbox(rgb, spec.size)
+        raw = self.detector.run(preprocess.normalise(pixels, spec))
+        detections = faces.decode(raw, spec.size, out, self.face_threshold)
         result = []
         for i, det in enumerate(detections):
             x, y = box.to_image(det.box[0::2], det.box[1::2])
-            kx, ky = box.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
             age, p_minor = (None, None)
             if self.age is not None and i < self.max_faces:
-                age, p_minor = self._age(rgb, np.stack([kx, ky], axis=1))
+                kx, ky = box.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
+                age, p_minor = self._age(rgb, x, y, np.stack([kx, ky], axis=1))
             x0, x1 = np.clip(x, 0, rgb.shape[1]) * sx
             y0, y1 = np.clip(y, 0, rgb.shape[0]) * sy
             result.append(
@@ -93,13 +119,25 @@ class SignalExtractor:
             )
         return tuple(result)
 
-    def _age(self, rgb: NDArray[np.uint8], keypoints: NDArray[np.float32]) -> tuple[float, float]:
+    def _age(
+        self,
+        rgb: NDArray[np.uint8],
+        x: NDArray[np.float32],
+        y: NDArray[np.float32],
+        keypoints: NDArray[np.float32],
+    ) -> tuple[float, float]:
+        """Expected age and P(minor) of one face, from a chip aligned the way the model learnt."""
         assert self.age is not None
-        spec = self.age.spec
-        out = spec.output
-        assert isinstance(out, AgeOutput) and spec.input.alignment is not None
-        chip = preprocess.align_face(rgb, keypoints, spec.input.alignment, spec.input.size)
-        probs = self.age.run(preprocess.normalise(chip, spec.input))[0].reshape(-1)
+        spec = self.age.input
+        out = self.age.spec.output
+        assert isinstance(out, AgeOutput) and spec.alignment is not None
+        if spec.alignment.source == "landmarks":
+            assert self.landmarker is not None, "checked when the bundle was loaded"
+            points = self.landmarker(rgb, x, y)
+        else:
+            points = keypoints
+        chip = preprocess.align_face(rgb, points, spec.alignment, spec.size)
+        probs = self.age.run(preprocess.normalise(chip, spec))[0].reshape(-1)
         probs = probs / max(float(probs.sum()), 1e-9)
         ages = np.asarray(out.ages, dtype=np.float32)
         return float(probs @ ages), float(probs[ages < out.minor_below].sum())

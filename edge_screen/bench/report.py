@@ -1,0 +1,46 @@
+"""The human view of a report: what QA reads first (the JSON has everything)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .peers import PEERS
+from .stats import Stat
+
+
+def _fmt(label: str, st: Stat) -> str:
+    return f"  {label:<34}{st['median']:>9.2f} {st['unit']:<8} (IQR {st['iqr']:.2f}, n={st['n']})"
+
+
+def table(r: dict[str, Any]) -> str:
+    """The human view of the report; the JSON has everything, this has what QA reads first."""
+    d, c, e = r["device"], r["config"], r["end_to_end"]
+    lines = [f"device   {d['device_model'] or d['cpu']} ({d['machine']}, {d['cpu_count']} CPUs), "
+             f"{d['os']}, {d['python']}, load avg {d['load_average']}",
+             f"config   {c['backend']} {c['threads']} threads, bundle {c['bundle_version']}, "
+             f"{c['inputs']['count']} x {c['inputs']['megapixels']} MP JPEG, {r['mode']}"]
+    lines += [_fmt(k, v) for k, v in r["load"].items() if isinstance(v, dict)]
+    lines += [_fmt(f"decode {k}", v) for k, v in r["stages"]["decode"].items()]
+    for mid, m in r["stages"]["models"].items():
+        lines += [_fmt(f"{mid} {m['variant']} {k}", m[k])
+                  for k in ("preprocess_ms", "invoke_ms", "run_ms")]
+    lines += [_fmt(f"screen() {k}", v) for k, v in e["pipeline_ms"].items()]
+    lines += [_fmt("screen() wall latency_ms", e["latency_ms"]),
+              _fmt("screen_many() throughput", e["throughput"]),
+              f"  limit {e['limit_images_per_s']:.2f} images/s (invoke-only "
+              f"{e['invoke_only_images_per_s']:.2f}, draft decode {e['decode_images_per_s']:.2f}); "
+              f"pipeline at {e['ratio_to_limit']:.2f}x of it"]
+    for name, p in e["peers"].items():
+        lines.append(f"  peer {name}: " + (p.get("note") or f"{p['images_per_s']:.2f} images/s, "
+                     f"ours {p['ours_ratio']:.1f}x {json.dumps(p.get('agreement', {}))}"))
+    combined = e["peers"].get("+".join(PEERS), {}).get("ours_ratio")
+    got = {"peers_ratio": combined, "ratio_to_limit": e["ratio_to_limit"],
+           "peak_rss_mb": r["load"]["peak_rss_mb"]["median"],
+           "import_and_load_s": r["load"]["import_and_load_s"]["median"]}
+    higher = ("peers_ratio", "ratio_to_limit")
+    lines.append("targets  " + ", ".join(
+        f"{k} {v:.2f} {'>=' if k in higher else '<='} {r['targets'][k]:g} "
+        + ("ok" if (v >= r["targets"][k] if k in higher else v <= r["targets"][k]) else "MISSED")
+        for k, v in got.items() if v is not None))
+    return "\n".join(lines + [f"note: {n}" for n in r["notes"]])
