@@ -22,10 +22,10 @@ from .bundle import Bundle
 from .decode import DecodedImage, ImageLimits, decode_image
 from .errors import BundleError, EdgeScreenError, MediaError, ModelError, UnsupportedMedia
 from .infer import Model
+from .landmarks import ShapePredictor
 from .policy import Policy
 from .probe import probe
 from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
-from .landmarks import ShapePredictor
 from .signals import Landmarker, SignalExtractor
 from .source import MediaInput, describe, read_source
 
