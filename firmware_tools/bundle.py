@@ -16,7 +16,16 @@ from edge_screen.manifest import SCHEMA, parse_manifest
 
 from . import card
 from .fetch import read_member, sha256_file, wheel_for
-from .recipe import ModelRecipe, Recipe, Work, alignment, load_lock, load_recipe
+from .recipe import (
+    LANDMARKS_KIND,
+    ModelRecipe,
+    Recipe,
+    Work,
+    alignment,
+    landmarks_box,
+    load_lock,
+    load_recipe,
+)
 
 PRECISION = {  # variant -> (weights, activations)
     "fp32": ("fp32", "fp32"),
@@ -24,7 +33,7 @@ PRECISION = {  # variant -> (weights, activations)
     "int8": ("int8", "int8"),
     "int16x8": ("int8", "int16"),
 }
-OWNED = ("*.tflite", "manifest.json", "LICENSE-*", "NOTICE-*", "MODEL_CARD.md")
+OWNED = ("*.tflite", "*.npz", "manifest.json", "LICENSE-*", "NOTICE-*", "MODEL_CARD.md")
 
 
 class BundleError(RuntimeError):
@@ -44,8 +53,9 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
     variants = []
     for name in model.variants:
         r = result["variants"][name]
-        dest = out / work.variant_file(model.id, name).name
-        shutil.copy(work.variant_file(model.id, name), dest)
+        built = work.variant_file(model.id, name, model.suffix)
+        dest = out / built.name
+        shutil.copy(built, dest)
         weights, activations = PRECISION[name]
         variants.append({**_entry(dest), "name": name,
                          "weights": weights_override.get(name, weights),
@@ -53,14 +63,19 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
     for machine, name in result["preferred"].items():
         if not result["variants"][name]["passes"]:
             raise BundleError(f"{model.id}: preferred {name} on {machine} failed validation")
-    spec = dict(model.input)
-    if spec.get("resize") == "align_face":
-        spec["alignment"] = alignment()
-    return {"id": model.id, "task": model.raw["task"], "version": model.raw["version"],
-            "description": model.raw["description"],
-            "source": {**model.raw["source"], "sha256": sha},
-            "input": spec, "output": model.raw["output"], "variants": variants,
-            "preferred": result["preferred"]}
+    entry = {"id": model.id, "task": model.raw["task"], "version": model.raw["version"],
+             "description": model.raw["description"],
+             "source": {**model.raw["source"], "sha256": sha},
+             "output": model.raw["output"], "variants": variants,
+             "preferred": result["preferred"]}
+    if model.kind == LANDMARKS_KIND:
+        entry["output"] = {**model.raw["output"], **landmarks_box()}
+    else:
+        spec = dict(model.input)
+        if spec.get("resize") == "align_face":
+            spec["alignment"] = alignment()
+        entry["input"] = spec
+    return entry
 
 
 def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from .recipe import DATA_DIR, Recipe
 TEMPLATE = DATA_DIR / "MODEL_CARD.template.md"
 COLUMNS = {
     "face_detection": ["recall", "mean_iou", "n"],
+    "face_landmarks": ["mean_px", "max_px", "n"],
     "age_estimation": ["mae_years", "p95_years", "max_years", "max_abs_dp_minor", "n"],
     "image_classification": ["mean_abs_dp", "max_abs_dp", "mean_abs_dp_synthetic",
                              "max_abs_dp_synthetic", "n", "n_synthetic"],

@@ -1,7 +1,8 @@
 """Step 2, convert: each source model to TFLite variants (fp32, fp16, int8, int16x8).
 
 ONNX models go through onnx2tf in the converter venv (``onnx_job``), calibrated on images made
-by ``datasets``; a float TFLite source (BlazeFace) is already the fp32 variant and is copied.
+by ``datasets``; a float TFLite source (BlazeFace) is already the fp32 variant and is copied;
+dlib's landmark cascade becomes a pickle-free ``.npz`` (``landmarks_convert``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Iterable
 
 from . import datasets, venv
-from .recipe import ModelRecipe, Recipe, Work, load_recipe
+from .recipe import LANDMARKS_KIND, ModelRecipe, Recipe, Work, load_recipe
 
 
 def convert_model(work: Work, model: ModelRecipe) -> list[str]:
@@ -21,6 +22,12 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
     source = work.source_file(model)
     if not source.exists():
         raise FileNotFoundError(f"{source} is missing; run the fetch step first")
+    if model.kind == LANDMARKS_KIND:
+        from .landmarks_convert import convert as dat_to_npz
+
+        dest = work.variant_file(model.id, "fp32", model.suffix)
+        dest.write_bytes(dat_to_npz(source.read_bytes()))
+        return ["fp32"]
     if model.kind == "tflite":
         if model.variants != ["fp32"]:
             raise NotImplementedError("float TFLite sources are shipped as fp32 only for now")

@@ -19,8 +19,7 @@ SYNTHETIC_FILE = DATA_DIR / "open_nsfw_synthetic.npz"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "models" / "default"
 
-# Used until the runtime team commits data/age_alignment.json (eyes at 30%/70% width, 35% height).
-FALLBACK_ALIGNMENT: dict[str, Any] = {"keypoints": [0, 1], "template": [[0.30, 0.35], [0.70, 0.35]]}
+LANDMARKS_KIND = "dlib-shape-predictor"
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,11 @@ class ModelRecipe:
     @property
     def kind(self) -> str:
         return str(self.raw["convert"]["kind"])
+
+    @property
+    def suffix(self) -> str:
+        """Landmark cascades ship as ``.npz`` (numpy, no interpreter); the rest as TFLite."""
+        return ".npz" if self.kind == LANDMARKS_KIND else ".tflite"
 
     @property
     def variants(self) -> list[str]:
@@ -79,10 +83,13 @@ def load_lock(path: Path = LOCK_FILE) -> list[dict[str, Any]]:
 
 
 def alignment() -> dict[str, Any]:
-    """The age model's face alignment, owned by the runtime team's data file when it exists."""
-    if ALIGNMENT_FILE.exists():
-        return dict(json.loads(ALIGNMENT_FILE.read_text()))
-    return dict(FALLBACK_ALIGNMENT)
+    """The age model's face alignment (``calibrate_alignment`` writes the data file)."""
+    return dict(json.loads(ALIGNMENT_FILE.read_text())["alignment"])
+
+
+def landmarks_box() -> dict[str, Any]:
+    """How the face detector's boxes map onto the boxes the landmark cascade was trained on."""
+    return dict(json.loads(ALIGNMENT_FILE.read_text())["landmarks_box"])
 
 
 class Work:
@@ -118,5 +125,5 @@ class Work:
     def source_file(self, m: ModelRecipe) -> Path:
         return self.sources / f"{m.id}{Path(m.member).suffix}"
 
-    def variant_file(self, model_id: str, variant: str) -> Path:
-        return self.variants / f"{model_id}.{variant}.tflite"
+    def variant_file(self, model_id: str, variant: str, suffix: str = ".tflite") -> Path:
+        return self.variants / f"{model_id}.{variant}{suffix}"

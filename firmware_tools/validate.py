@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import datasets, facedet
-from .recipe import SYNTHETIC_FILE, ModelRecipe, Recipe, Work, load_recipe
+from .recipe import LANDMARKS_KIND, SYNTHETIC_FILE, ModelRecipe, Recipe, Work, load_recipe
 
 THREADS = 2
 TIE = 1.05
@@ -186,8 +186,48 @@ def choose_preferred(preference: dict[str, Any], results: dict[str, dict[str, An
     return chosen
 
 
+def validate_landmarks(work: Work, model: ModelRecipe, preference: dict[str, Any],
+                       latency: bool, runs: int) -> dict[str, Any]:
+    """Our numpy cascade against dlib's own, on the same faces and boxes (dlib's HOG boxes)."""
+    import dlib
+    import skimage.data
+    from PIL import Image
+
+    from edge_screen.landmarks import ShapePredictor
+
+    from .calibrate_alignment import augment, lfw_faces
+
+    reference = dlib.shape_predictor(str(work.source_file(model)))
+    hog = dlib.get_frontal_face_detector()
+    results: dict[str, dict[str, Any]] = {}
+    for variant in model.variants:
+        npz = work.variant_file(model.id, variant, model.suffix)
+        ours = ShapePredictor.from_npz(npz.read_bytes())
+        errors, calls = [], []
+        frames = [*augment(Image.fromarray(skimage.data.astronaut())), *lfw_faces()]
+        for rgb in frames:
+            for r in hog(rgb, 0):
+                want = reference(rgb, r)
+                t0 = time.perf_counter()
+                got = ours(rgb, (r.left(), r.top(), r.right(), r.bottom()))
+                calls.append((time.perf_counter() - t0) * 1000.0)
+                pts = np.array([[want.part(i).x, want.part(i).y] for i in range(want.num_parts)])
+                errors.append(np.abs(got - pts).max())
+        fid = {"mean_px": float(np.mean(errors)), "max_px": float(np.max(errors)),
+               "n": float(len(errors))}
+        failures = check(model.limits, fid)
+        results[variant] = {"fidelity": fid, "passes": not failures, "failures": failures,
+                            "latency_ms": statistics.median(calls) if latency else None}
+        print(f"validate: {model.id}.{variant}: mean_px={fid['mean_px']:.3g} "
+              f"max_px={fid['max_px']:.3g} n={len(errors)}"
+              f"{'' if not failures else ' FAIL: ' + '; '.join(failures)}", flush=True)
+    return {"variants": results, "preferred": choose_preferred(preference, results)}
+
+
 def validate_model(work: Work, model: ModelRecipe, preference: dict[str, Any],
                    latency: bool, runs: int) -> dict[str, Any]:
+    if model.kind == LANDMARKS_KIND:
+        return validate_landmarks(work, model, preference, latency, runs)
     images, n_syn = heldout(work, model)
     x = normalise(images, model.input)
     ref = run_reference(work, model, x)
