@@ -1,4 +1,4 @@
-"""edge-screen: on-device pre-screening of photos with small quantized TFLite models.
+"""edge-screen: on-device pre-screening of photos and videos with small quantized TFLite models.
 
 from edge_screen import Screener
 with Screener() as s:
@@ -23,8 +23,9 @@ from .errors import (
     ScreeningTimeout,
     UnsupportedMedia,
 )
+from .frames import SamplingOptions, VideoLimits
 from .policy import Decision, Policy
-from .report import REPORT_SCHEMA, Face, MediaInfo, ReportError, ScreeningReport
+from .report import REPORT_SCHEMA, Evidence, Face, MediaInfo, ReportError, ScreeningReport
 from .screener import Screener, ScreenerOptions
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "CorruptMedia",
     "Decision",
     "EdgeScreenError",
+    "Evidence",
     "Face",
     "HashMismatch",
     "ImageLimits",
@@ -49,10 +51,12 @@ __all__ = [
     "Policy",
     "PolicyError",
     "ReportError",
+    "SamplingOptions",
     "Screener",
     "ScreenerOptions",
     "ScreeningReport",
     "ScreeningTimeout",
     "UnsupportedMedia",
+    "VideoLimits",
     "__version__",
 ]

@@ -23,15 +23,32 @@ class Face:
     score: float
     age: float | None
     p_minor: float | None
+    timestamp_ms: float | None = None  # the frame it was found in (videos and animations)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A frame that weighs most on a video's verdict, for a human reviewer to jump to."""
+
+    timestamp_ms: float
+    verdict: str  # what this frame alone would get
+    scores: Mapping[str, float | None]
 
 
 @dataclass(frozen=True)
 class MediaInfo:
-    kind: str  # "image", "video", or "unknown" when it could not be read
+    """The input as read; the fields after ``frames_screened`` say how a video was sampled."""
+
+    kind: str  # "image", "video", "animation", "stream", or "unknown" when it could not be read
     format: str | None
     width: int | None
     height: int | None
     frames_screened: int
+    duration_s: float | None = None
+    fps: float | None = None
+    frames_decoded: int | None = None
+    worst_ms: Mapping[str, float] = field(default_factory=dict)  # signal -> time of its maximum
+    evidence: tuple[Evidence, ...] = ()  # top-k frames, most severe first
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,7 @@ class ScreeningReport:
                     "score": r3(f.score),
                     "age": r3(f.age, 1),
                     "p_minor": r3(f.p_minor),
+                    **({} if f.timestamp_ms is None else {"timestamp_ms": round(f.timestamp_ms)}),
                 }
                 for f in self.faces
             ],
@@ -85,6 +103,18 @@ class ScreeningReport:
                 "width": self.media.width,
                 "height": self.media.height,
                 "frames_screened": self.media.frames_screened,
+                "duration_s": r3(self.media.duration_s, 3),
+                "fps": r3(self.media.fps, 3),
+                "frames_decoded": self.media.frames_decoded,
+                "worst_ms": {k: round(v) for k, v in self.media.worst_ms.items()},
+                "evidence": [
+                    {
+                        "timestamp_ms": round(e.timestamp_ms),
+                        "verdict": e.verdict,
+                        "signals": {k: r3(v) for k, v in e.scores.items()},
+                    }
+                    for e in self.media.evidence
+                ],
             },
             "models": dict(self.models),
             "timing_ms": {k: round(v, 2) for k, v in self.timing_ms.items()},

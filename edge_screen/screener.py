@@ -12,15 +12,22 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from .aggregate import Aggregator
+from .animation import open_animation
 from .backends import get_backend
 from .bundle import Bundle
-from .decode import DecodedImage, ImageLimits, decode_image
-from .errors import BundleError, EdgeScreenError, MediaError, ModelError, UnsupportedMedia
+from .decode import DecodedImage, ImageLimits, _reduce_factor, decode_image
+from .errors import BundleError, CorruptMedia, EdgeScreenError, MediaError, ModelError
+from .frames import Clip, Frame, SamplingOptions, VideoLimits, check_deadline
 from .infer import Model
 from .landmarks import ShapePredictor
 from .policy import Policy
@@ -28,6 +35,7 @@ from .probe import probe
 from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
 from .signals import Landmarker, SignalExtractor
 from .source import MediaInput, describe, read_source
+from .video import VideoClip, hash_input, peek
 
 log = logging.getLogger("edge_screen")
 
@@ -46,6 +54,8 @@ class ScreenerOptions:
     working_min_side: int = 512  # decode no larger than this short side (faces need detail)
     max_faces: int = 8  # faces age-estimated per frame, most confident first
     face_threshold: float | None = None  # None: the manifest's threshold
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
+    video_limits: VideoLimits = field(default_factory=VideoLimits)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,17 @@ class _Prepared:
     image: DecodedImage | None
     error: MediaError | None
     decode_ms: float
+    clip: Clip | None = None  # a video or animation, opened; its frames are decoded in _finish
+
+
+@dataclass
+class _Live:
+    """Per-stream state of ``screen_frame``."""
+
+    aggregator: Aggregator
+    last_ms: float = float("-inf")
+    width: int = 0
+    height: int = 0
 
 
 class Screener:
@@ -84,6 +105,7 @@ class Screener:
         self._extractor = SignalExtractor(models, landmarker, opts.max_faces, opts.face_threshold)
         self._lock = threading.Lock()
         self._closed = False
+        self._streams: dict[str, _Live] = {}
 
     @classmethod
     def create_from_options(cls, options: ScreenerOptions) -> Screener:
@@ -103,7 +125,10 @@ class Screener:
         self._extractor = SignalExtractor([])
 
     def screen(self, media: MediaInput) -> ScreeningReport:
-        """Screen one photo (path, bytes or binary file). Never raises for bad media."""
+        """Screen one photo, video or animation (path, bytes or binary file).
+
+        Never raises for bad media. Videos are best given as a path: they are streamed from it.
+        """
         return self._finish(self._prepare(media), time.perf_counter())
 
     def screen_many(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
@@ -124,26 +149,52 @@ class Screener:
     # --- stages --------------------------------------------------------------------------
 
     def _prepare(self, media: MediaInput) -> _Prepared:
-        """Read, sniff and decode: the half that can run ahead of inference."""
+        """Read, sniff and decode (a photo) or open (a video): what can run ahead of inference.
+
+        A video given as a path, bytes or a seekable file is streamed, not read into memory.
+        """
         t = time.perf_counter()
         name, sha = describe(media), None
+        opts = self.options
+
+        def ms() -> float:
+            return (time.perf_counter() - t) * 1e3
+
         try:
-            src = read_source(media, self.options.max_bytes)
+            head = peek(media)
+            if head is not None and (found := probe(head)).kind == "video":
+                video = bytes(media) if isinstance(media, bytearray | memoryview) else media
+                sha = hash_input(video, opts.video_limits.max_bytes)
+                limits, side = opts.video_limits, opts.working_min_side
+                clip: Clip = VideoClip(video, found.format, limits, side)
+                return _Prepared(name, sha, None, None, ms(), clip)
+            src = read_source(media, opts.max_bytes)
             sha = src.sha256
             found = probe(src.data[:64])
-            if found.kind != "image":
-                raise UnsupportedMedia(f"{found.format} video: this version screens photos only")
-            img = decode_image(
-                src.data, found, self.options.image_limits, self.options.working_min_side
+            if found.kind == "video":  # from a stream that could not be rewound
+                clip = VideoClip(src.data, found.format, opts.video_limits, opts.working_min_side)
+                return _Prepared(name, sha, None, None, ms(), clip)
+            anim = open_animation(
+                src.data, found.format, opts.video_limits, opts.working_min_side
             )
-            return _Prepared(name, sha, img, None, (time.perf_counter() - t) * 1e3)
+            if anim is not None:
+                return _Prepared(name, sha, None, None, ms(), anim)
+            img = decode_image(src.data, found, opts.image_limits, opts.working_min_side)
+            return _Prepared(name, sha, img, None, ms())
         except MediaError as exc:
-            return _Prepared(name, sha, None, exc, (time.perf_counter() - t) * 1e3)
+            return _Prepared(name, sha, None, exc, ms())
 
     def _finish(self, p: _Prepared, start: float) -> ScreeningReport:
         if self._closed:
+            if p.clip is not None:
+                p.clip.close()
             raise EdgeScreenError("this Screener is closed; create a new one")
         timing = {"decode": p.decode_ms}
+        if p.clip is not None:
+            try:
+                return self._screen_clip(p, p.clip, timing, start)
+            finally:
+                p.clip.close()
         if p.image is None:
             assert p.error is not None
             return self._failed(p, p.error.code, str(p.error), timing, start)
@@ -159,7 +210,7 @@ class Screener:
         decision = self.policy.decide(sig.scores)
         timing.update(sig.timing_ms)
         timing["total"] = p.decode_ms + (time.perf_counter() - start) * 1e3
-        media = MediaInfo("image", img.format, img.width, img.height, 1)
+        media = MediaInfo("image", img.format, img.width, img.height, 1, frames_decoded=1)
         return ScreeningReport(
             p.name,
             decision.verdict,
@@ -189,3 +240,130 @@ class Screener:
             p.sha256,
             ReportError(code, message),
         )
+
+    # --- videos, animations, live streams --------------------------------------------------
+
+    def _screen_clip(
+        self, p: _Prepared, clip: Clip, timing: dict[str, float], start: float
+    ) -> ScreeningReport:
+        """Decode frame N+1 on a worker thread while the models run on frame N (both release
+        the GIL); stop early once the verdict cannot change."""
+        sampling = self.options.sampling
+        deadline = start + sampling.time_budget_s
+        agg = Aggregator(self.policy, sampling.top_k)
+        decode_ms = [0.0]
+        frames = clip.frames(sampling, deadline)
+
+        def pull() -> Frame | None:
+            t = time.perf_counter()
+            frame = next(frames, None)
+            decode_ms[0] += (time.perf_counter() - t) * 1e3
+            return frame
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-screen-frames")
+        pending = pool.submit(pull)
+        try:
+            while (frame := pending.result()) is not None:
+                pending = pool.submit(pull)
+                info = clip.info
+                with self._lock:
+                    sig = self._extractor.extract(frame.rgb, info.width, info.height)
+                agg.add(frame.timestamp_ms, sig)
+                if sampling.early_stop and agg.settled:
+                    break
+                check_deadline(deadline)
+            if agg.frames == 0:
+                raise CorruptMedia(f"no frame of the {clip.info.format} could be decoded")
+        except (MediaError, ModelError) as exc:
+            return self._failed(p, exc.code, str(exc), timing, start)
+        except Exception as exc:  # a bug must not take the caller down: report it, log it
+            log.exception("internal error while screening %s", p.name)
+            return self._failed(p, "internal", f"{type(exc).__name__}: {exc}", timing, start)
+        finally:
+            wait([pending])  # the generator may be running on the worker: let it finish first
+            frames.close()
+            pool.shutdown()
+        info = clip.info
+        timing["decode"] += decode_ms[0]  # overlapped with inference: not part of the total
+        media = MediaInfo(
+            info.kind,
+            info.format,
+            info.width,
+            info.height,
+            agg.frames,
+            info.duration_s,
+            info.fps,
+            clip.frames_decoded,
+            dict(agg.worst_ms),
+            agg.evidence,
+        )
+        return self._aggregated(p.name, p.sha256, agg, media, timing, p.decode_ms, start)
+
+    def _aggregated(
+        self,
+        name: str,
+        sha: str | None,
+        agg: Aggregator,
+        media: MediaInfo,
+        timing: dict[str, float],
+        before_ms: float,
+        start: float,
+    ) -> ScreeningReport:
+        """The report over the frames so far; total is ``before_ms`` plus the time since start."""
+        timing.update(agg.timing_ms)
+        timing["total"] = before_ms + (time.perf_counter() - start) * 1e3
+        d = agg.decision
+        scores = dict(agg.scores)
+        return ScreeningReport(
+            name, d.verdict, d.reasons, scores, agg.faces, media, self.models, timing, sha
+        )
+
+    def screen_frame(
+        self, rgb: NDArray[np.uint8], timestamp_ms: float, stream: str = "default"
+    ) -> ScreeningReport:
+        """Live mode (MediaPipe's video running mode): one upright RGB frame of the caller's own
+        camera or stream; returns the running verdict over every frame of ``stream`` so far.
+
+        Timestamps must increase within a stream; ``end_stream`` forgets a stream's state.
+        """
+        if self._closed:
+            raise EdgeScreenError("this Screener is closed; create a new one")
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3:
+            raise ValueError("screen_frame takes an HxWx3 uint8 RGB array")
+        if rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+            raise ValueError(f"screen_frame takes an HxWx3 RGB array, got {rgb.shape}")
+        start = time.perf_counter()
+        h, w = rgb.shape[:2]
+        factor = _reduce_factor(w, h, self.options.working_min_side)
+        small = np.asarray(Image.fromarray(rgb).reduce(factor)) if factor > 1 else rgb
+        decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
+        with self._lock:
+            live = self._streams.get(stream)
+            if live is None:
+                live = _Live(Aggregator(self.policy, self.options.sampling.top_k))
+                self._streams[stream] = live
+            if timestamp_ms <= live.last_ms:
+                raise ValueError(
+                    f"timestamp {timestamp_ms} ms is not after the stream's last, {live.last_ms}"
+                )
+            live.last_ms, live.width, live.height = timestamp_ms, w, h
+            sig = self._extractor.extract(np.ascontiguousarray(small), w, h)
+            live.aggregator.add(timestamp_ms, sig)
+        agg = live.aggregator
+        media = MediaInfo(
+            "stream",
+            None,
+            w,
+            h,
+            agg.frames,
+            frames_decoded=agg.frames,
+            worst_ms=dict(agg.worst_ms),
+            evidence=agg.evidence,
+        )
+        timing = {"decode": decode_ms}
+        return self._aggregated(f"<stream {stream}>", None, agg, media, timing, 0.0, start)
+
+    def end_stream(self, stream: str = "default") -> None:
+        """Forget a live stream's state; its next frame starts a new running verdict."""
+        with self._lock:
+            self._streams.pop(stream, None)

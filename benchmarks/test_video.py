@@ -1,0 +1,122 @@
+"""A phone-like 60 s clip: the sampling pipeline against the naive decode-everything loop.
+
+The clip is what a phone records: 1080p30, H.264 High, a keyframe every second, ~17 Mbit/s,
+with sensor-like noise on every frame so the encoder cannot shrink it to nothing, and a face.
+Encoding it takes a minute or two, so it is cached under the temp dir, keyed by its parameters
+and the PyAV version. Both rows run in the same session (group ``video-60s``); the naive row's
+``extra_info`` carries the ratio of the two medians.
+
+    python3 -m pytest benchmarks/test_video.py -q --benchmark-only --benchmark-columns=median,rounds
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from edge_screen import Screener
+from edge_screen.frames import working_size
+
+W, H, FPS, SECONDS, BITRATE = 1920, 1080, 30, 60, 17_000_000
+NAIVE_EVERY = FPS  # the naive loop screens one frame a second: as many frames as keyframes
+_MEDIANS: dict[str, float] = {}
+
+
+def _encode_phone_clip(path: Path) -> None:
+    src = Path(__file__).resolve().parents[1] / "tests" / "data" / "images"
+    bg = Image.open(src / "coffee.jpg").convert("RGB").resize((W * 3 // 2, H * 3 // 2))
+    bg.paste(Image.open(src / "astronaut.jpg").convert("RGB").resize((900, 900)), (1200, 300))
+    ycc = np.asarray(bg.convert("YCbCr"))
+    y, cb, cr = ycc[..., 0], ycc[::2, ::2, 1], ycc[::2, ::2, 2]
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 6, (H + 64, W + 64)).astype(np.int16)  # cropped at a random offset
+    tmp = path.with_suffix(".part")
+    with av.open(str(tmp), "w", format="mp4") as out:
+        s = out.add_stream("libx264", rate=FPS)
+        s.width, s.height, s.pix_fmt, s.bit_rate = W, H, "yuv420p", BITRATE
+        s.codec_context.gop_size = FPS
+        s.codec_context.options = {
+            "profile": "high",
+            "preset": "veryfast",
+            "keyint_min": str(FPS),
+            "sc_threshold": "0",
+            "maxrate": "20M",
+            "bufsize": "34M",
+        }
+        for i in range(FPS * SECONDS):
+            x, t = (i // 2) % (W // 2), (i // 4) % (H // 2)  # a slow pan
+            ox, oy = rng.integers(0, 64, 2)
+            luma = y[t : t + H, x : x + W] + noise[oy : oy + H, ox : ox + W]
+            planes = [
+                np.clip(luma, 0, 255).astype(np.uint8),
+                cb[t // 2 : t // 2 + H // 2, x // 2 : x // 2 + W // 2].reshape(H // 4, W),
+                cr[t // 2 : t // 2 + H // 2, x // 2 : x // 2 + W // 2].reshape(H // 4, W),
+            ]
+            frame = av.VideoFrame.from_ndarray(np.concatenate(planes), format="yuv420p")
+            frame.pts = i
+            out.mux(s.encode(frame))
+        out.mux(s.encode())
+    os.replace(tmp, path)
+
+
+@pytest.fixture(scope="session")
+def phone_clip() -> Path:
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV wheel has no H.264 encoder")
+    key = f"{W}x{H}@{FPS}-{SECONDS}s-{BITRATE}-high-gop{FPS}-noise6-av{av.__version__}"
+    cache = Path(tempfile.gettempdir()) / "edge-screen-bench"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"phone-{hashlib.sha256(key.encode()).hexdigest()[:12]}.mp4"
+    if not path.exists():
+        _encode_phone_clip(path)
+    return path
+
+
+def naive(screener: Screener, path: Path) -> int:
+    """What one writes first: decode every frame with PyAV's defaults, screen every Nth (scaled
+    by the same scaler to the same size, so only the decoding differs)."""
+    screened = 0
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % NAIVE_EVERY:
+                continue
+            tw, th = working_size(frame.width, frame.height, screener.options.working_min_side)
+            rgb = frame.reformat(tw, th, "rgb24").to_ndarray()
+            with screener._lock:
+                screener._extractor.extract(rgb, frame.width, frame.height)
+            screened += 1
+    return screened
+
+
+@pytest.mark.parametrize("way", ["pipeline", "naive"])
+def test_screen_60s_phone_clip(
+    benchmark: BenchmarkFixture, screener: Screener, phone_clip: Path, way: str
+) -> None:
+    benchmark.group = "video-60s"
+    benchmark.extra_info.update(
+        clip=f"{W}x{H} {FPS} fps {SECONDS} s H.264 High {os.path.getsize(phone_clip)} B",
+        threads=screener.options.threads,
+        sampling=repr(screener.options.sampling),
+    )
+    if way == "pipeline":
+        report: Any = benchmark.pedantic(screener.screen, (phone_clip,), rounds=3)
+        assert report.ok and report.media.frames_screened == SECONDS, report.error
+        assert report.media.frames_decoded == SECONDS and report.faces
+    else:
+        screened = benchmark.pedantic(naive, (screener, phone_clip), rounds=1)
+        assert screened == SECONDS
+    median = benchmark.stats.stats.median
+    _MEDIANS[way] = median
+    benchmark.extra_info["fraction_of_duration"] = round(median / SECONDS, 4)
+    if way == "naive" and "pipeline" in _MEDIANS:
+        benchmark.extra_info["naive_over_pipeline"] = round(median / _MEDIANS["pipeline"], 2)
+        print(f"\nnaive / pipeline = {median / _MEDIANS['pipeline']:.1f}x")

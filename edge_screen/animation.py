@@ -1,0 +1,100 @@
+"""Animations (GIF, animated WebP, APNG) through Pillow, with the video's sampling and limits.
+
+These formats have no keyframes: every frame may depend on the one before (disposal, blending),
+so Pillow walks them in order. The walk composites each frame, but only the sampled ones (evenly
+spaced by index, the first always) are converted, reduced and screened. A still GIF, WebP or PNG
+is not an animation: ``open_animation`` returns None and the photo path decodes it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Generator
+
+import numpy as np
+from PIL import Image
+
+from .decode import _reduce_factor, _to_rgb
+from .errors import CorruptMedia, MediaTooLarge
+from .frames import ClipInfo, Frame, SamplingOptions, VideoLimits, check_deadline, pick_evenly
+
+ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
+# Browsers show a GIF frame whose delay is 0 or 10 ms for 100 ms; so do our timestamps.
+_MIN_DELAY_MS, _DEFAULT_DELAY_MS = 20.0, 100.0
+_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError)
+
+
+class AnimationClip:
+    """An opened animation: header checked, frames composited in order, sampled ones screened."""
+
+    def __init__(self, im: Image.Image, fmt: str, count: int, min_side: int) -> None:
+        self._im, self._fmt, self._count, self._min_side = im, fmt, count, min_side
+        self.frames_decoded = 0
+        self._duration: float | None = None
+
+    @property
+    def info(self) -> ClipInfo:
+        w, h = self._im.size
+        fps = self._count / self._duration if self._duration else None
+        return ClipInfo("animation", self._fmt, w, h, self._duration, fps)
+
+    def close(self) -> None:
+        self._im.close()
+
+    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
+        picked = set(pick_evenly(self._count, sampling.max_frames))
+        t_ms = 0.0
+        try:
+            for i in range(self._count):
+                check_deadline(deadline)
+                self._im.seek(i)
+                self.frames_decoded += 1
+                if i in picked:
+                    yield Frame(self._rgb(), t_ms, keyframe=True)
+                delay = self._im.info.get("duration")
+                ok = isinstance(delay, int | float) and delay >= _MIN_DELAY_MS
+                t_ms += float(delay) if ok else _DEFAULT_DELAY_MS  # type: ignore[arg-type]
+        except _ERRORS as exc:
+            raise CorruptMedia(f"damaged {self._fmt} animation: {exc}") from exc
+        self._duration = t_ms / 1e3
+
+    def _rgb(self) -> np.ndarray:
+        rgb = _to_rgb(self._im)
+        factor = _reduce_factor(rgb.width, rgb.height, self._min_side)
+        if factor > 1:
+            rgb = rgb.reduce(factor)
+        return np.asarray(rgb, dtype=np.uint8)
+
+
+def open_animation(
+    data: bytes, fmt: str, limits: VideoLimits, min_side: int
+) -> AnimationClip | None:
+    """An ``AnimationClip`` when ``data`` holds more than one frame, else None (a still)."""
+    if fmt not in ANIMATED_FORMATS:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=[fmt])
+            if not getattr(im, "is_animated", False):
+                im.close()
+                return None
+            w, h = im.size
+            if w * h > limits.max_pixels or max(w, h) > limits.max_side:
+                im.close()
+                raise MediaTooLarge(
+                    f"{fmt} header declares {w}x{h} frames, over the limit of "
+                    f"{limits.max_pixels} pixels / {limits.max_side} per side"
+                )
+            count = int(getattr(im, "n_frames", 1))
+    except MediaTooLarge:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(str(exc)) from exc
+    except _ERRORS as exc:
+        raise CorruptMedia(f"damaged {fmt} animation: {exc}") from exc
+    if count > limits.max_frames:
+        im.close()
+        raise MediaTooLarge(f"{fmt} animation has {count} frames, over the limit")
+    return AnimationClip(im, fmt, count, min_side)
