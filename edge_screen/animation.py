@@ -15,7 +15,7 @@ from collections.abc import Generator
 import numpy as np
 from PIL import Image
 
-from .decode import _reduce_factor, _to_rgb
+from .decode import reduce_factor, to_rgb
 from .errors import CorruptMedia, MediaTooLarge
 from .frames import ClipInfo, Frame, SamplingOptions, VideoLimits, check_deadline, pick_evenly
 
@@ -60,8 +60,8 @@ class AnimationClip:
         self._duration = t_ms / 1e3
 
     def _rgb(self) -> np.ndarray:
-        rgb = _to_rgb(self._im)
-        factor = _reduce_factor(rgb.width, rgb.height, self._min_side)
+        rgb = to_rgb(self._im)
+        factor = reduce_factor(rgb.width, rgb.height, self._min_side)
         if factor > 1:
             rgb = rgb.reduce(factor)
         return np.asarray(rgb, dtype=np.uint8)

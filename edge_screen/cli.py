@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-screen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("bench", help="device benchmark report (edge-screen bench --help)")
-    scan = sub.add_parser("scan", help="screen photos (files or folders)")
+    scan = sub.add_parser("scan", help="screen photos and videos (files or folders)")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--json", action="store_true", help="one JSON report per input per line")
     scan.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")

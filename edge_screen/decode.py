@@ -51,7 +51,7 @@ def _heif_opener() -> None:
     pillow_heif.register_heif_opener()
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image) -> Image.Image:
     """Every Pillow mode to RGB; high bit depths are scaled, not clipped."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
@@ -85,7 +85,7 @@ _TRANSPOSE = {
 }
 
 
-def _reduce_factor(width: int, height: int, min_side: int) -> int:
+def reduce_factor(width: int, height: int, min_side: int) -> int:
     return max(1, min(width, height) // min_side)
 
 
@@ -111,8 +111,8 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
                     im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
             im.load()
             orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-            rgb_im = _to_rgb(im)
-            factor = _reduce_factor(rgb_im.width, rgb_im.height, min_side)
+            rgb_im = to_rgb(im)
+            factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
             if factor > 1:
                 rgb_im = rgb_im.reduce(factor)
             method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None

@@ -25,7 +25,7 @@ from .aggregate import Aggregator
 from .animation import open_animation
 from .backends import get_backend
 from .bundle import Bundle
-from .decode import DecodedImage, ImageLimits, _reduce_factor, decode_image
+from .decode import DecodedImage, ImageLimits, decode_image, reduce_factor
 from .errors import BundleError, CorruptMedia, EdgeScreenError, MediaError, ModelError
 from .frames import Clip, Frame, SamplingOptions, VideoLimits, check_deadline
 from .infer import Model
@@ -334,7 +334,7 @@ class Screener:
             raise ValueError(f"screen_frame takes an HxWx3 RGB array, got {rgb.shape}")
         start = time.perf_counter()
         h, w = rgb.shape[:2]
-        factor = _reduce_factor(w, h, self.options.working_min_side)
+        factor = reduce_factor(w, h, self.options.working_min_side)
         small = np.asarray(Image.fromarray(rgb).reduce(factor)) if factor > 1 else rgb
         decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
         with self._lock:
