@@ -1,23 +1,28 @@
-"""BlazeFace decoding: SSD anchors, box and keypoint regression, weighted non-maximum suppression.
+"""BlazeFace decoding (SSD anchors, box and keypoint regression, weighted non-maximum suppression)
+and tiled detection, so small faces in a large frame are still seen at a size the model finds.
 
-Follows MediaPipe's ``SsdAnchorsCalculator`` (fixed anchor size) and
+Decoding follows MediaPipe's ``SsdAnchorsCalculator`` (fixed anchor size) and
 ``TensorsToDetectionsCalculator`` (x/y-first outputs, sigmoid scores, weighted NMS).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .manifest import FaceDetectorOutput
+from . import preprocess
+from .manifest import FaceDetectorOutput, InputSpec
 
 
 @dataclass(frozen=True)
 class Detection:
-    """A face in normalised model-input coordinates (0..1 of the padded square)."""
+    """A face: in normalised model-input coordinates (0..1 of the padded square) from ``decode``,
+    in image pixels from ``detect``."""
 
     box: NDArray[np.float32]  # x0, y0, x1, y1
     keypoints: NDArray[np.float32]  # (num_keypoints, 2) x, y
@@ -102,3 +107,129 @@ def _weighted_nms(
         found.append(Detection(box.astype(np.float32), kp.astype(np.float32), float(scores[i])))
         remaining &= ~overlap
     return found
+
+
+# The smallest face, in model-input pixels, that BlazeFace full-range finds reliably (recall
+# >= 0.9 from this size up; measured with ``python -m firmware_tools.face_recall``).
+SMALLEST_INPUT_FACE = 20.0
+# Look for faces down to this fraction of the image's short side (tiles when needed): 150 px in a
+# 12 MP photo; face_recall measures recall 1.0 of photo faces >= 6.7 % at ~12 tiles per image.
+DEFAULT_MIN_FACE = 0.05
+# Tiles are never finer than this (image px per model px): no tile pass looks for faces under
+# 30 working px, where the one false positive measured (a logo) appeared and ages are unreliable.
+MIN_TILE_SCALE = 1.5
+
+Run = Callable[[NDArray[np.float32]], list[NDArray[np.float32]]]
+Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Evenly spread tile origins along one axis, neighbours overlapping by >= ``overlap``."""
+    if tile >= length:
+        return [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def tiles(
+    width: int, height: int, size: tuple[int, int], min_face: float, smallest: float
+) -> list[Region]:
+    """The tiles to run besides the whole image, so a face of ``min_face`` (fraction of the
+    short side) reaches the model at >= ``smallest`` px; none when one pass already does that.
+
+    Neighbours overlap by the largest face the whole-image pass may miss, so each such face lies
+    whole inside some tile; bigger faces are the whole pass's.
+    """
+    h, w = size
+    whole = max(width / w, height / h)  # image pixels per model pixel, one pass
+    scale = max(min_face * min(width, height) / smallest, MIN_TILE_SCALE)
+    if min_face <= 0 or scale >= whole:
+        return []
+    tw, th = min(width, round(w * scale)), min(height, round(h * scale))
+    overlap = min(math.ceil(smallest * whole), tw // 2, th // 2)
+    return [
+        (x, y, x + tw, y + th)
+        for y in _starts(height, th, overlap)
+        for x in _starts(width, tw, overlap)
+    ]
+
+
+def _cut(det: Detection, region: Region, width: int, height: int) -> bool:
+    """Whether a tile's detection touches a tile edge inside the image (a face cut by the seam,
+    found whole by the neighbouring tile or the whole-image pass)."""
+    x0, y0, x1, y1 = det.box
+    margin = 0.05 * float(max(x1 - x0, y1 - y0))
+    rx0, ry0, rx1, ry1 = region
+    return bool(
+        (rx0 > 0 and x0 < rx0 + margin)
+        or (ry0 > 0 and y0 < ry0 + margin)
+        or (rx1 < width and x1 > rx1 - margin)
+        or (ry1 < height and y1 > ry1 - margin)
+    )
+
+
+def _overlaps(det: Detection, kept: list[Detection], iou: float) -> bool:
+    """Same face as one already kept: IoU over ``iou``, or most of either box inside the other."""
+    for k in kept:
+        x0, y0 = np.maximum(det.box[:2], k.box[:2])
+        x1, y1 = np.minimum(det.box[2:], k.box[2:])
+        inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
+        a = float((det.box[2] - det.box[0]) * (det.box[3] - det.box[1]))
+        b = float((k.box[2] - k.box[0]) * (k.box[3] - k.box[1]))
+        if inter > iou * (a + b - inter) or inter > 0.6 * min(a, b):
+            return True
+    return False
+
+
+def detect(
+    rgb: NDArray[np.uint8],
+    run: Run,
+    spec: InputSpec,
+    out: FaceDetectorOutput,
+    score_threshold: float | None = None,
+    min_face: float = 0.0,
+) -> list[Detection]:
+    """Faces in image pixels, best first: the whole image letterboxed, plus ``tiles`` when faces
+    down to ``min_face`` of the short side would be too small for one pass.
+
+    Whole-image boxes are kept as they are (the landmark placement was calibrated on them);
+    tiles only add faces the whole pass did not find, merged across tiles by weighted NMS.
+    """
+    height, width = rgb.shape[:2]
+
+    def detect_in(region: Region) -> list[Detection]:
+        x0, y0, x1, y1 = region
+        pixels, lb = preprocess.letterbox(rgb[y0:y1, x0:x1], spec.size)
+        found = []
+        for det in decode(run(preprocess.normalise(pixels, spec)), spec.size, out, score_threshold):
+            bx, by = lb.to_image(det.box[0::2], det.box[1::2])
+            kx, ky = lb.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
+            found.append(
+                Detection(
+                    np.array([bx[0] + x0, by[0] + y0, bx[1] + x0, by[1] + y0], np.float32),
+                    np.stack([kx + x0, ky + y0], axis=1).astype(np.float32),
+                    det.score,
+                )
+            )
+        return found
+
+    whole = detect_in((0, 0, width, height))
+    parts = [
+        det
+        for region in tiles(width, height, spec.size, min_face, SMALLEST_INPUT_FACE)
+        for det in detect_in(region)
+        if not _cut(det, region, width, height)
+    ]
+    if not parts:
+        return whole
+    merged = _weighted_nms(
+        np.stack([d.box for d in parts]),
+        np.stack([d.keypoints for d in parts]),
+        np.asarray([d.score for d in parts], np.float32),
+        out.nms_iou,
+    )
+    kept = list(whole)
+    for det in merged:
+        if not _overlaps(det, kept, out.nms_iou):
+            kept.append(det)
+    return sorted(kept, key=lambda d: -d.score)

@@ -52,8 +52,12 @@ class ScreenerOptions:
     max_bytes: int = 64 * 1024 * 1024
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     working_min_side: int = 512  # decode no larger than this short side (faces need detail)
-    max_faces: int = 8  # faces age-estimated per frame, most confident first
+    max_faces: int = 20  # faces age-estimated per frame, most confident first (group photos)
     face_threshold: float | None = None  # None: the manifest's threshold
+    # Look for faces down to this fraction of the short side: when one detector pass cannot see
+    # them, overlapping tiles are scanned too (about +40 ms on a 12 MP photo here, see
+    # firmware_tools/face_recall.py). 0: one pass only, faster, misses small faces.
+    min_face: float = 0.05
     sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
     video_limits: VideoLimits = field(default_factory=VideoLimits)
 
@@ -102,7 +106,9 @@ class Screener:
             if a is not None and a.source == "landmarks" and landmarker is None:
                 raise BundleError(f"{m.spec.id} aligns faces by landmarks; the bundle has none")
         self.models = chosen
-        self._extractor = SignalExtractor(models, landmarker, opts.max_faces, opts.face_threshold)
+        self._extractor = SignalExtractor(
+            models, landmarker, opts.max_faces, opts.face_threshold, opts.min_face
+        )
         self._lock = threading.Lock()
         self._closed = False
         self._streams: dict[str, _Live] = {}

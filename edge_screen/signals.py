@@ -62,6 +62,7 @@ class SignalExtractor:
         landmarker: Landmarker | None = None,
         max_faces: int = 8,
         face_threshold: float | None = None,
+        min_face: float = faces.DEFAULT_MIN_FACE,
     ) -> None:
         self.detector = next((m for m in models if m.spec.task == "face_detection"), None)
         self.age = next((m for m in models if m.spec.task == "age_estimation"), None)
@@ -69,6 +70,7 @@ class SignalExtractor:
         self.landmarker = landmarker
         self.max_faces = max_faces
         self.face_threshold = face_threshold
+        self.min_face = min_face  # fraction of the short side; smaller faces may be missed
 
     def extract(self, rgb: NDArray[np.uint8], width: int, height: int) -> Signals:
         """Signals for one upright frame; ``width``/``height`` are the original's, for boxes."""
@@ -99,19 +101,17 @@ class SignalExtractor:
 
     def _faces(self, rgb: NDArray[np.uint8], sx: float, sy: float) -> tuple[Face, ...]:
         assert self.detector is not None
-        spec = self.detector.input
         out = self.detector.spec.output
         assert isinstance(out, FaceDetectorOutput)
-        pixels, box = preprocess.letterbox(rgb, spec.size)
-        raw = self.detector.run(preprocess.normalise(pixels, spec))
-        detections = faces.decode(raw, spec.size, out, self.face_threshold)
+        detections = faces.detect(
+            rgb, self.detector.run, self.detector.input, out, self.face_threshold, self.min_face
+        )
         result = []
         for i, det in enumerate(detections):
-            x, y = box.to_image(det.box[0::2], det.box[1::2])
+            x, y = det.box[0::2], det.box[1::2]
             age, p_minor = (None, None)
             if self.age is not None and i < self.max_faces:
-                kx, ky = box.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
-                age, p_minor = self._age(rgb, x, y, np.stack([kx, ky], axis=1))
+                age, p_minor = self._age(rgb, x, y, det.keypoints)
             x0, x1 = np.clip(x, 0, rgb.shape[1]) * sx
             y0, y1 = np.clip(y, 0, rgb.shape[0]) * sy
             result.append(

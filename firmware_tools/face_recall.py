@@ -1,0 +1,317 @@
+"""Face recall by face size: whole-image BlazeFace full-range vs short-range vs full-range + tiles.
+
+A missed face is a missed minor, so the model card quotes these numbers. Test scenes are made in
+code from what the repo has: the faces of tests/data/images/astronaut.jpg and grace_hopper.jpg and
+scikit-image's ``lfw_subset()`` (100 25x25 grey faces), pasted with feathered edges at known
+places and sizes into 12 MP and 1-2 MP backgrounds (coffee, chelsea, rocket, plus noise), JPEG
+encoded, then decoded and detected by the runtime's own ``decode_image`` and ``SignalExtractor``
+(detector only). Ground truth is where the faces were pasted; a detection matches at IoU >= 0.3.
+Timing is the extractor's ``faces`` time, median of ``--repeats`` runs (a noisy shared machine:
+compare columns of one run, not runs)::
+
+    python -m firmware_tools.face_recall [--short-range FILE] [--json OUT] [--repeats N]
+
+``--short-range``: ``face_detection_short_range.tflite`` from the mediapipe 0.10.14 wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import statistics
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from edge_screen import faces
+from edge_screen.backends import get_backend
+from edge_screen.bundle import Bundle
+from edge_screen.decode import ImageLimits, decode_image
+from edge_screen.infer import Model
+from edge_screen.manifest import FaceDetectorOutput
+from edge_screen.probe import probe
+from edge_screen.signals import SignalExtractor
+
+from .recipe import REPO_ROOT
+
+IMAGES = REPO_ROOT / "tests" / "data" / "images"
+BACKGROUNDS = ("coffee", "chelsea", "rocket")
+# Face box (x0, y0, x1, y1) in the source photo: BlazeFace's own box on the original, so the
+# ground truth follows the detector's box convention.
+PHOTO_FACES = {"astronaut": (172, 66, 278, 172), "grace_hopper": (168, 132, 364, 328)}
+# BlazeFace's box on an lfw_subset crop, as fractions of the crop (median over the faces it
+# finds when the crop is pasted at 200 px).
+LFW_BOX = (-0.02, 0.06, 0.875, 0.965)
+# Scene sizes (width, height) and the face widths (original pixels) swept in each.
+SCENES = {
+    "12MP": ((4000, 3000), (60, 80, 100, 130, 160, 200, 260, 350, 450, 600)),
+    "2MP": ((1600, 1200), (30, 40, 50, 65, 80, 100, 150, 250, 400)),
+    "1MP": ((1200, 900), (25, 30, 40, 50, 65, 80, 120, 200, 300)),
+}
+GROUP_SIZES = {"12MP": (60, 600), "2MP": (40, 300), "1MP": (30, 250)}
+# The full-range + tiles settings measured: ``min_face``, a fraction of the short side.
+MIN_FACES = (0.08, 0.065, 0.05, 0.03)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A face with some context, and where the face box lies in it (fractions of the patch)."""
+
+    rgb: Image.Image
+    box: tuple[float, float, float, float]
+    source: str
+
+
+@dataclass
+class Scene:
+    name: str
+    kind: str  # "sweep", "group" or "empty"
+    scene: str
+    face_px: int  # face width in the sweep; 0 otherwise
+    jpeg: bytes
+    truth: list[tuple[float, float, float, float]]
+    sources: list[str]
+
+
+def face_patches() -> list[Patch]:
+    """The two photo faces (with 30% context each side) and the 100 lfw_subset faces."""
+    from skimage.data import lfw_subset
+
+    out = []
+    for name, (x0, y0, x1, y1) in PHOTO_FACES.items():
+        im = Image.open(IMAGES / f"{name}.jpg").convert("RGB")
+        m = 0.3 * (x1 - x0)
+        c = (max(0, round(x0 - m)), max(0, round(y0 - m)))
+        c1 = (min(im.width, round(x1 + m)), min(im.height, round(y1 + m)))
+        w, h = c1[0] - c[0], c1[1] - c[1]
+        box = ((x0 - c[0]) / w, (y0 - c[1]) / h, (x1 - c[0]) / w, (y1 - c[1]) / h)
+        out.append(Patch(im.crop((*c, *c1)), box, name))
+    for grey in lfw_subset()[:100]:
+        im = Image.fromarray((grey * 255).astype(np.uint8)).convert("RGB")
+        out.append(Patch(im, LFW_BOX, "lfw"))
+    return out
+
+
+def paste(canvas: Image.Image, patch: Patch, width: float, x: float, y: float,
+           rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """Paste ``patch`` so its face is ``width`` px wide with its box's top-left at (x, y)."""
+    bx0, by0, bx1, by1 = patch.box
+    pw = width / (bx1 - bx0)
+    ph = pw * patch.rgb.height / patch.rgb.width
+    size = (max(1, round(pw)), max(1, round(ph)))
+    im = patch.rgb.resize(size, Image.Resampling.BICUBIC)
+    if rng.random() < 0.5:
+        im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        bx0, bx1 = 1 - bx1, 1 - bx0
+    gain = float(rng.uniform(0.8, 1.2))
+    im = Image.eval(im, lambda v: min(255, round(v * gain)))
+    mask = Image.new("L", size, 0)
+    # Photo patches have context to fade out; lfw crops end at the face, so only soften them.
+    inset = max(1, round(0.06 * min(size))) if patch.source != "lfw" else 1
+    mask.paste(255, (inset, inset, size[0] - inset, size[1] - inset))
+    mask = mask.filter(ImageFilter.GaussianBlur(inset / 2))
+    ox, oy = round(x - bx0 * pw), round(y - by0 * ph)
+    canvas.paste(im, (ox, oy), mask)
+    return (ox + bx0 * size[0], oy + by0 * size[1], ox + bx1 * size[0], oy + by1 * size[1])
+
+
+def background(name: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+    im = Image.open(IMAGES / f"{name}.jpg").convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    noisy = np.asarray(im, np.float32) + rng.normal(0, 6, (size[1], size[0], 1))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def _place(size: tuple[int, int], widths: list[float], rng: np.random.Generator
+           ) -> list[tuple[float, float, float]]:
+    """Non-overlapping (x, y, width) face places; faces that do not fit are dropped."""
+    placed: list[tuple[float, float, float]] = []
+    for w in widths:
+        for _ in range(200):
+            x = rng.uniform(0.3 * w, size[0] - 1.5 * w)
+            y = rng.uniform(0.4 * w, size[1] - 1.6 * w)
+            if all(x + 1.4 * w < px or px + 1.4 * pw < x or y + 1.6 * w < py or py + 1.6 * pw < y
+                   for px, py, pw in placed):
+                placed.append((x, y, w))
+                break
+    return placed
+
+
+def scenes(seed: int = 0) -> Iterator[Scene]:
+    """Size sweeps (8 faces of one size), group photos (5-10 faces of mixed sizes), empties."""
+    rng = np.random.default_rng(seed)
+    patches = face_patches()
+    photo = [p for p in patches if p.source != "lfw"]
+    lfw = [p for p in patches if p.source == "lfw"]
+
+    def make(name: str, kind: str, scene: str, px: int, size: tuple[int, int], bg: str,
+             widths: list[float]) -> Scene:
+        canvas = background(bg, size, rng)
+        truth, sources = [], []
+        for x, y, w in _place(size, widths, rng):
+            # Half the faces from the two real photos, half from lfw: the photos are sharp and
+            # in colour, lfw crops are tight 25 px grey faces (blurry when enlarged).
+            p = photo[rng.integers(len(photo))] if rng.random() < 0.5 else lfw[rng.integers(100)]
+            truth.append(paste(canvas, p, w, x, y, rng))
+            sources.append(p.source)
+        buf = io.BytesIO()
+        canvas.save(buf, format="JPEG", quality=90)
+        return Scene(name, kind, scene, px, buf.getvalue(), truth, sources)
+
+    for scene, (size, widths) in SCENES.items():
+        for bg in BACKGROUNDS:
+            yield make(f"{scene}-{bg}-empty", "empty", scene, 0, size, bg, [])
+            for px in widths:
+                yield make(f"{scene}-{bg}-{px}px", "sweep", scene, px, size, bg, [px] * 8)
+            lo, hi = GROUP_SIZES[scene]
+            for i in range(2):
+                n = int(rng.integers(5, 11))
+                ws = list(np.exp(rng.uniform(math.log(lo), math.log(hi), n)))
+                yield make(f"{scene}-{bg}-group{i}", "group", scene, 0, size, bg, ws)
+    for bg in BACKGROUNDS:  # the originals, as shipped
+        data = (IMAGES / f"{bg}.jpg").read_bytes()
+        yield Scene(f"{bg}.jpg", "empty", "orig", 0, data, [], [])
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(truth: list[tuple[float, ...]], found: list[tuple[float, ...]], min_iou: float = 0.3
+          ) -> tuple[list[bool], int]:
+    """Which true faces were found (greedy by IoU), and how many detections matched none."""
+    pairs = sorted(((_iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
+                   reverse=True)
+    hit, used = [False] * len(truth), [False] * len(found)
+    for iou, i, j in pairs:
+        if iou >= min_iou and not hit[i] and not used[j]:
+            hit[i] = used[j] = True
+    return hit, used.count(False)
+
+
+def extractors(short_range: Path | None, threads: int) -> dict[str, SignalExtractor]:
+    """Detector-only extractors: the shipped full-range model at each setting, and short-range."""
+    bundle = Bundle.open(None)
+    backend = get_backend("auto")
+    spec = next(m for m in bundle.manifest.models if m.task == "face_detection")
+    variant = bundle.select(spec)
+    full = Model(spec, variant, bundle.model_bytes(variant), backend, threads)
+    out: dict[str, SignalExtractor] = {"full": SignalExtractor([full], min_face=0.0)}
+    if short_range is not None:
+        content = short_range.read_bytes()
+        assert spec.input is not None and isinstance(spec.output, FaceDetectorOutput)
+        # MediaPipe's face_detection_short_range graph: 128x128, 896 anchors, threshold 0.5.
+        sspec = dataclasses.replace(
+            spec,
+            input=dataclasses.replace(spec.input, size=(128, 128)),
+            output=dataclasses.replace(spec.output, strides=(8, 16, 16, 16), anchors_per_layer=2,
+                                       score_threshold=0.5),
+        )
+        sv = dataclasses.replace(variant, file=short_range.name, size=len(content),
+                                 sha256=hashlib.sha256(content).hexdigest())
+        out["short"] = SignalExtractor([Model(sspec, sv, content, backend, threads)], min_face=0.0)
+    for f in MIN_FACES:
+        out[f"full+tiles@{f:g}"] = SignalExtractor([full], min_face=f)
+    return out
+
+
+def run(short_range: Path | None, repeats: int, threads: int) -> dict[str, object]:
+    exs = extractors(short_range, threads)
+    rows: list[dict[str, object]] = []
+    for sc in scenes():
+        img = decode_image(sc.jpeg, probe(sc.jpeg[:64]), ImageLimits(), 512)
+        h, w = img.rgb.shape[:2]
+        row: dict[str, object] = {
+            "name": sc.name, "kind": sc.kind, "scene": sc.scene, "face_px": sc.face_px,
+            "working": [w, h], "sources": sc.sources, "modes": {}}
+        for mode, ex in exs.items():
+            ms, found = [], None
+            for _ in range(repeats):
+                sig = ex.extract(img.rgb, img.width, img.height)
+                ms.append(sig.timing_ms["faces"])
+                found = [f.box for f in sig.faces]
+            assert found is not None
+            hit, fp = match(sc.truth, found)
+            tiles = len(faces.tiles(w, h, (192, 192), ex.min_face, faces.SMALLEST_INPUT_FACE))
+            row["modes"][mode] = {  # type: ignore[index]
+                "hit": hit, "false_positives": fp, "ms": statistics.median(ms), "tiles": tiles}
+        rows.append(row)
+        print(f"  {sc.name}", file=sys.stderr, flush=True)
+    return {"modes": list(exs), "images": rows}
+
+
+def _recall(rows: list[dict], mode: str) -> str:  # type: ignore[type-arg]
+    """Recall of the photo faces / of the lfw faces."""
+    cells = []
+    for lfw in (False, True):
+        hits = [h for r in rows for h, s in zip(r["modes"][mode]["hit"], r["sources"], strict=True)
+                if (s == "lfw") == lfw]
+        cells.append(f"{sum(hits) / len(hits):.2f}" if hits else "-")
+    return "/".join(cells)
+
+
+def table(result: dict) -> str:  # type: ignore[type-arg]
+    """Recall per scene and face size, false positives and median faces time per mode."""
+    modes: list[str] = result["modes"]
+    rows: list[dict] = result["images"]  # type: ignore[type-arg]
+    head = f"{'scene':6} {'face px':>8} {'@input':>6} {'n':>4} " + " ".join(
+        f"{m:>15}" for m in modes)
+    lines = [head, "-" * len(head)]
+    for scene, (size, widths) in SCENES.items():
+        sr = [r for r in rows if r["scene"] == scene]
+        work = sr[0]["working"]
+        per_input = 192 / max(work) * (work[0] / size[0])  # model px per original px, one pass
+        for px in widths:
+            cell = [r for r in sr if r["kind"] == "sweep" and r["face_px"] == px]
+            n = sum(len(r["modes"][modes[0]]["hit"]) for r in cell)
+            lines.append(f"{scene:6} {px:>8} {px * per_input:>6.1f} {n:>4} "
+                         + " ".join(f"{_recall(cell, m):>15}" for m in modes))
+        lo, hi = GROUP_SIZES[scene]
+        cell = [r for r in sr if r["kind"] == "group"]
+        n = sum(len(r["modes"][modes[0]]["hit"]) for r in cell)
+        lines.append(f"{scene:6} {f'{lo}-{hi}':>8} {'group':>6} {n:>4} "
+                     + " ".join(f"{_recall(cell, m):>15}" for m in modes))
+    lines.append("-" * len(head))
+    empty = [r for r in rows if r["kind"] == "empty"]
+    faced = [r for r in rows if r["kind"] != "empty"]
+    for label, sel in ((f"false positives, {len(empty)} face-free images", empty),
+                       (f"false positives, {len(faced)} images with faces", faced)):
+        lines.append(f"{label:<26}" + " ".join(
+            f"{sum(r['modes'][m]['false_positives'] for r in sel):>15}" for m in modes))
+    for scene in (*SCENES, "orig"):
+        sr = [r for r in rows if r["scene"] == scene]
+        w, h = sr[0]["working"]
+        ms = {m: statistics.median(r["modes"][m]["ms"] for r in sr) for m in modes}
+        lines.append(f"{f'ms/image {scene} ({w}x{h})':<26}" + " ".join(
+            f"{ms[m]:>9.1f} ({sr[0]['modes'][m]['tiles']:>2}t)" for m in modes))
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m firmware_tools.face_recall", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--short-range", type=Path, help="face_detection_short_range.tflite")
+    ap.add_argument("--json", type=Path, help="write every image's result here")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per image and mode")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    result = run(args.short_range, args.repeats, args.threads)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
