@@ -88,14 +88,21 @@ def run_reference(work: Work, model: ModelRecipe, x: NDArray[np.float32]) -> lis
 
 
 def _face_boxes(model: ModelRecipe, outputs: list[Array]) -> list[facedet.Boxes]:
+    """Per sample, the boxes the runtime's own decoder (``edge_screen.faces``) reports."""
+    from edge_screen.faces import decode
+    from edge_screen.manifest import FaceDetectorOutput
+
     out = model.raw["output"]
+    spec = FaceDetectorOutput(tuple(out["strides"]), int(out["anchors_per_layer"]),
+                              int(out["num_keypoints"]), float(out["score_threshold"]),
+                              float(out["nms_iou"]), float(out.get("score_clip", 100.0)))
     size = (int(model.input["size"][0]), int(model.input["size"][1]))
-    reg = next(o for o in outputs if o.shape[-1] > 1)
-    cls = next(o for o in outputs if o.shape[-1] == 1)
-    anchor_xy = facedet.anchors(size, list(out["strides"]), int(out["anchors_per_layer"]))
-    return [facedet.decode(reg[i], cls[i], anchor_xy, size, float(out["score_threshold"]),
-                           float(out["nms_iou"]), float(out.get("score_clip", 100.0)))
-            for i in range(len(reg))]
+    boxes = []
+    for i in range(len(outputs[0])):
+        found = decode([o[i : i + 1] for o in outputs], size, spec)
+        # match() takes (ymin, xmin, ymax, xmax); the runtime's boxes are (x0, y0, x1, y1).
+        boxes.append(np.array([d.box[[1, 0, 3, 2]] for d in found], np.float32).reshape(-1, 4))
+    return boxes
 
 
 def fidelity(model: ModelRecipe, ref: list[Array], got: list[Array], n_synthetic: int = 0
