@@ -50,6 +50,7 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
     # A model from an unlocked (e.g. local) package is pinned by the hash of its source file.
     sha = locked.get(model.package) or sha256_file(work.source_file(model))
     weights_override = model.raw["convert"].get("weights", {})
+    activations_override = model.raw["convert"].get("activations", {})
     variants = []
     for name in model.variants:
         r = result["variants"][name]
@@ -59,7 +60,8 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
         weights, activations = PRECISION[name]
         variants.append({**_entry(dest), "name": name,
                          "weights": weights_override.get(name, weights),
-                         "activations": activations, "fidelity": r["fidelity"]})
+                         "activations": activations_override.get(name, activations),
+                         "fidelity": r["fidelity"]})
     for machine, name in result["preferred"].items():
         if not result["variants"][name]["passes"]:
             raise BundleError(f"{model.id}: preferred {name} on {machine} failed validation")

@@ -49,6 +49,7 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         "std": spec["std"],
         "calib": str(datasets.ensure(work, model, "calib")),
         "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
+        "int8": model.raw["convert"].get("int8"),
     }
     (jobdir / "job.json").write_text(json.dumps(job, indent=1))
     venv.run_module("firmware_tools.onnx_job", [str(jobdir / "job.json")], jobdir,

@@ -112,7 +112,14 @@ def run(job: dict[str, Any]) -> None:
         output_signaturedefs=True,
         non_verbose=True,
     )
+    tuned = job.get("int8") and "int8" in job["variants"]
+    if tuned:  # the recipe's own int8 path (see int8_job) instead of onnx2tf's plain int8
+        from . import int8_job
+
+        int8_job.run(job, wd / "prepared.onnx", calib, out)
     for variant, dest in job["variants"].items():
+        if tuned and variant == "int8":
+            continue
         produced = out / f"model{SUFFIXES[variant]}"
         if not produced.exists():
             raise FileNotFoundError(f"onnx2tf did not produce {produced.name}")
