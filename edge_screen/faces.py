@@ -14,6 +14,7 @@ from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from . import preprocess
 from .manifest import FaceDetectorOutput, InputSpec
@@ -197,29 +198,41 @@ def detect(
     """
     height, width = rgb.shape[:2]
 
-    def detect_in(region: Region) -> list[Detection]:
-        x0, y0, x1, y1 = region
-        pixels, lb = preprocess.letterbox(rgb[y0:y1, x0:x1], spec.size)
+    def detect_in(source: NDArray[np.uint8], region: Region, scale: float) -> list[Detection]:
+        """Detections in ``region`` of ``source`` (an image ``scale`` times smaller than rgb)."""
+        x0, y0, x1, y1 = (round(v / scale) for v in region)
+        pixels, lb = preprocess.letterbox(source[y0:y1, x0:x1], spec.size)
         found = []
         for det in decode(run(preprocess.normalise(pixels, spec)), spec.size, out, score_threshold):
             bx, by = lb.to_image(det.box[0::2], det.box[1::2])
             kx, ky = lb.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
             found.append(
                 Detection(
-                    np.array([bx[0] + x0, by[0] + y0, bx[1] + x0, by[1] + y0], np.float32),
-                    np.stack([kx + x0, ky + y0], axis=1).astype(np.float32),
+                    np.array([bx[0] + x0, by[0] + y0, bx[1] + x0, by[1] + y0], np.float32) * scale,
+                    (np.stack([kx + x0, ky + y0], axis=1) * scale).astype(np.float32),
                     det.score,
                 )
             )
         return found
 
-    whole = detect_in((0, 0, width, height))
-    parts = [
-        det
-        for region in tiles(width, height, spec.size, min_face, SMALLEST_INPUT_FACE)
-        for det in detect_in(region)
-        if not _cut(det, region, width, height)
-    ]
+    whole = detect_in(rgb, (0, 0, width, height), 1.0)
+    regions = tiles(width, height, spec.size, min_face, SMALLEST_INPUT_FACE)
+    parts: list[Detection] = []
+    if regions:
+        # Every tile has the same size, so resizing the image once to the tiles' model scale
+        # turns each tile into a plain crop, instead of one resize per tile.
+        x0, y0, x1, y1 = regions[0]
+        scale = max((x1 - x0) / spec.size[1], (y1 - y0) / spec.size[0], 1.0)
+        small = rgb
+        if scale > 1.0:
+            size = (max(1, round(width / scale)), max(1, round(height / scale)))
+            small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+        parts = [
+            det
+            for region in regions
+            for det in detect_in(small, region, scale)
+            if not _cut(det, region, width, height)
+        ]
     if not parts:
         return whole
     merged = _weighted_nms(
