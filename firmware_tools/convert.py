@@ -1,8 +1,9 @@
 """Step 2, convert: each source model to TFLite variants (fp32, fp16, int8, int16x8).
 
 ONNX models go through onnx2tf in the converter venv (``onnx_job``), calibrated on images made
-by ``datasets``; a float TFLite source (BlazeFace) is already the fp32 variant and is copied;
-dlib's landmark cascade becomes a pickle-free ``.npz`` (``landmarks_convert``).
+by ``datasets``; a float TFLite source (BlazeFace) is the fp32 variant as is, and its quantized
+variants are made from the file itself in the converter venv (``tflite_job``); dlib's landmark
+cascade becomes a pickle-free ``.npz`` (``landmarks_convert``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         dest = work.variant_file(model.id, "fp32", model.suffix)
         dest.write_bytes(dat_to_npz(source.read_bytes()))
         return ["fp32"]
-    if model.kind == "tflite":
-        if model.variants != ["fp32"]:
-            raise NotImplementedError("float TFLite sources are shipped as fp32 only for now")
+    if model.kind == "tflite" and model.variants == ["fp32"]:
         shutil.copy(source, work.variant_file(model.id, "fp32"))
         return ["fp32"]
     jobdir = work.convert / model.id
@@ -38,6 +37,20 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         shutil.rmtree(jobdir)
     jobdir.mkdir(parents=True)
     spec = model.input
+    if model.kind == "tflite":
+        job = {
+            "source": str(source),
+            "color": spec["color"],
+            "mean": spec["mean"],
+            "std": spec["std"],
+            "calib": str(datasets.ensure(work, model, "calib")),
+            "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
+            "quantize": model.raw["convert"].get("quantize", {}),
+        }
+        (jobdir / "job.json").write_text(json.dumps(job, indent=1))
+        venv.run_module("firmware_tools.tflite_job", [str(jobdir / "job.json")], jobdir,
+                        jobdir / "convert.log")
+        return model.variants
     job = {
         "workdir": str(jobdir),
         "source": str(source),

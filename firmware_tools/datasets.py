@@ -2,7 +2,9 @@
 
 Both sets are uint8 RGB ``[N, H, W, 3]`` at the model's input size and are built from disjoint
 source images (and disjoint LFW faces), so the held-out fidelity is measured on data the
-quantiser never saw. The builds are seeded: the same scikit-image version gives the same arrays.
+quantiser never saw. The face detector's sets are face-rich composites and crops of real faces
+(``face_scenes``), so its fidelity counts hundreds of detections. The builds are seeded: the same
+scikit-image version gives the same arrays.
 """
 
 from __future__ import annotations
@@ -89,19 +91,6 @@ def _crop_resize(img: NDArray[np.float32], size: tuple[int, int], rng: np.random
                       np.float32)
 
 
-def _letterbox(img: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
-    from skimage.transform import resize
-
-    h, w = img.shape[:2]
-    scale = min(size[0] / h, size[1] / w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = resize(img, (nh, nw), order=1, anti_aliasing=True, preserve_range=True)
-    out = np.zeros((*size, 3), np.float32)
-    y, x = (size[0] - nh) // 2, (size[1] - nw) // 2
-    out[y:y + nh, x:x + nw] = small
-    return out
-
-
 def _build(sources: list[NDArray[np.float32]], size: tuple[int, int], n: int, seed: int,
            make: Callable[[NDArray[np.float32], np.random.Generator], NDArray[np.float32]],
            ) -> Images:
@@ -120,10 +109,10 @@ def build(model: ModelRecipe, split: str) -> Images:
     task = model.raw["task"]
     if task == "age_estimation":
         return _build(_faces(split), size, n, seed, lambda im, r: _crop_resize(im, size, r, 0.85))
-    if task == "face_detection":
-        faces = _faces(split)
-        return _build(_scenes(split) + faces, size, n, seed,
-                      lambda im, r: _letterbox(_crop_resize(im, im.shape[:2], r, 0.6), size))
+    if task == "face_detection":  # face-rich composites and crops (face_scenes)
+        from . import face_scenes
+
+        return face_scenes.build(split, size, n, seed)
     return _build(_scenes(split), size, n, seed, lambda im, r: _crop_resize(im, size, r, 0.3))
 
 

@@ -200,12 +200,14 @@ def match(truth: list[tuple[float, ...]], found: list[tuple[float, ...]], min_io
     return hit, used.count(False)
 
 
-def extractors(short_range: Path | None, threads: int) -> dict[str, SignalExtractor]:
+def extractors(
+    short_range: Path | None, threads: int, variant_name: str | None = None
+) -> dict[str, SignalExtractor]:
     """Detector-only extractors: the shipped full-range model at each setting, and short-range."""
     bundle = Bundle.open(None)
     backend = get_backend("auto")
     spec = next(m for m in bundle.manifest.models if m.task == "face_detection")
-    variant = bundle.select(spec)
+    variant = bundle.select(spec, variant_name)
     full = Model(spec, variant, bundle.model_bytes(variant), backend, threads)
     out: dict[str, SignalExtractor] = {"full": SignalExtractor([full], min_face=0.0)}
     if short_range is not None:
@@ -226,8 +228,10 @@ def extractors(short_range: Path | None, threads: int) -> dict[str, SignalExtrac
     return out
 
 
-def run(short_range: Path | None, repeats: int, threads: int) -> dict[str, object]:
-    exs = extractors(short_range, threads)
+def run(
+    short_range: Path | None, repeats: int, threads: int, variant: str | None = None
+) -> dict[str, object]:
+    exs = extractors(short_range, threads, variant)
     rows: list[dict[str, object]] = []
     for sc in scenes():
         img = decode_image(sc.jpeg, probe(sc.jpeg[:64]), ImageLimits(), 512)
@@ -305,8 +309,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", type=Path, help="write every image's result here")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per image and mode")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variant", help="face detector variant (default: this machine's preferred)")
     args = ap.parse_args(argv)
-    result = run(args.short_range, args.repeats, args.threads)
+    result = run(args.short_range, args.repeats, args.threads, args.variant)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(table(result))
