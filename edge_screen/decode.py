@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from PIL import ExifTags, Image, UnidentifiedImageError, features
 
 from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
-from .probe import Probe
+from .probe import Probe, check_dimensions
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,7 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
             width, height = im.size
-            if width <= 0 or height <= 0:
-                raise CorruptMedia(f"{found.format} header declares a {width}x{height} image")
-            if width * height > limits.max_pixels or max(width, height) > limits.max_side:
-                raise MediaTooLarge(
-                    f"{found.format} header declares {width}x{height} pixels, over the limit "
-                    f"of {limits.max_pixels} pixels / {limits.max_side} per side"
-                )
+            check_dimensions(found.format, width, height, limits.max_pixels, limits.max_side)
             if found.format == "JPEG":
                 scale = min(width, height) / max(min_side, 1)
                 if scale >= 2:

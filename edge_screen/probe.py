@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import CorruptMedia, UnsupportedMedia
+from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
 
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}
 
@@ -51,3 +51,14 @@ def probe(head: bytes) -> Probe:
     if found is not None:
         return found
     raise UnsupportedMedia("not a recognised image or video format (checked magic bytes)")
+
+
+def check_dimensions(fmt: str, width: int, height: int, max_pixels: int, max_side: int) -> None:
+    """Refuse a header's declared size before anything is decoded (images and video frames)."""
+    if width <= 0 or height <= 0:
+        raise CorruptMedia(f"{fmt} header declares a {width}x{height} picture")
+    if width * height > max_pixels or max(width, height) > max_side:
+        raise MediaTooLarge(
+            f"{fmt} header declares {width}x{height} pixels, over the limit of "
+            f"{max_pixels} pixels / {max_side} per side"
+        )

@@ -32,6 +32,7 @@ from .frames import (
     plan_fill,
     working_size,
 )
+from .probe import check_dimensions
 
 VideoInput = str | os.PathLike[str] | bytes | BinaryIO
 _CHUNK = 1 << 20
@@ -131,13 +132,7 @@ class VideoClip:
         s = self._s = self._c.streams.video[0]
         s.codec_context.skip_frame = "NONKEY"
         w, h = s.codec_context.width, s.codec_context.height
-        if w <= 0 or h <= 0:
-            raise CorruptMedia(f"{self._fmt} header declares a {w}x{h} video")
-        if w * h > limits.max_pixels or max(w, h) > limits.max_side:
-            raise MediaTooLarge(
-                f"{self._fmt} header declares {w}x{h} frames, over the limit of "
-                f"{limits.max_pixels} pixels / {limits.max_side} per side"
-            )
+        check_dimensions(self._fmt, w, h, limits.max_pixels, limits.max_side)
         self._tb = s.time_base or Fraction(1, 90000)
         self._start = s.start_time or 0
         if s.duration:

@@ -81,19 +81,23 @@ class Scene:
     sources: list[str]
 
 
+def photo_patch(name: str) -> Patch:
+    """A committed photo's face with 30% context each side, and where the face lies in it."""
+    x0, y0, x1, y1 = PHOTO_FACES[name]
+    im = Image.open(IMAGES / f"{name}.jpg").convert("RGB")
+    m = 0.3 * (x1 - x0)
+    c0 = (max(0, round(x0 - m)), max(0, round(y0 - m)))
+    c1 = (min(im.width, round(x1 + m)), min(im.height, round(y1 + m)))
+    w, h = c1[0] - c0[0], c1[1] - c0[1]
+    box = ((x0 - c0[0]) / w, (y0 - c0[1]) / h, (x1 - c0[0]) / w, (y1 - c0[1]) / h)
+    return Patch(im.crop((*c0, *c1)), box, name)
+
+
 def face_patches() -> list[Patch]:
     """The two photo faces (with 30% context each side) and the 100 lfw_subset faces."""
     from skimage.data import lfw_subset
 
-    out = []
-    for name, (x0, y0, x1, y1) in PHOTO_FACES.items():
-        im = Image.open(IMAGES / f"{name}.jpg").convert("RGB")
-        m = 0.3 * (x1 - x0)
-        c = (max(0, round(x0 - m)), max(0, round(y0 - m)))
-        c1 = (min(im.width, round(x1 + m)), min(im.height, round(y1 + m)))
-        w, h = c1[0] - c[0], c1[1] - c[1]
-        box = ((x0 - c[0]) / w, (y0 - c[1]) / h, (x1 - c[0]) / w, (y1 - c[1]) / h)
-        out.append(Patch(im.crop((*c, *c1)), box, name))
+    out = [photo_patch(name) for name in PHOTO_FACES]
     for grey in lfw_subset()[:100]:
         im = Image.fromarray((grey * 255).astype(np.uint8)).convert("RGB")
         out.append(Patch(im, LFW_BOX, "lfw"))

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .face_recall import IMAGES, LFW_BOX, PHOTO_FACES, Patch, paste
+from .face_recall import IMAGES, LFW_BOX, PHOTO_FACES, Patch, paste, photo_patch
 
 PHOTO = {"calib": "astronaut", "heldout": "grace_hopper"}
 LFW = {"calib": range(0, 50), "heldout": range(50, 100)}
@@ -37,15 +37,7 @@ def _patches(split: str) -> tuple[Patch, list[Patch]]:
     """The split's photo face (30% context each side) and its lfw faces."""
     from skimage.data import lfw_subset
 
-    name = PHOTO[split]
-    x0, y0, x1, y1 = PHOTO_FACES[name]
-    im = Image.open(IMAGES / f"{name}.jpg").convert("RGB")
-    m = 0.3 * (x1 - x0)
-    c0 = (max(0, round(x0 - m)), max(0, round(y0 - m)))
-    c1 = (min(im.width, round(x1 + m)), min(im.height, round(y1 + m)))
-    w, h = c1[0] - c0[0], c1[1] - c0[1]
-    box = ((x0 - c0[0]) / w, (y0 - c0[1]) / h, (x1 - c0[0]) / w, (y1 - c0[1]) / h)
-    photo = Patch(im.crop((*c0, *c1)), box, name)
+    photo = photo_patch(PHOTO[split])
     lfw = lfw_subset()
     faces = [Patch(Image.fromarray((lfw[i] * 255).astype(np.uint8)).convert("RGB"), LFW_BOX,
                    "lfw") for i in LFW[split]]
