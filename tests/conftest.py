@@ -13,6 +13,21 @@ from PIL import Image
 from edge_screen import Screener
 
 DATA = Path(__file__).parent / "data"
+# The report's documented top-level keys (README, "Report format").
+REPORT_KEYS = frozenset(
+    {
+        "schema",
+        "path",
+        "verdict",
+        "reasons",
+        "signals",
+        "faces",
+        "media",
+        "models",
+        "timing_ms",
+        "error",
+    }
+)
 IMAGES = DATA / "images"
 
 

@@ -9,22 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA, IMAGES
+from conftest import DATA, IMAGES, REPORT_KEYS
 
 from edge_screen.cli import main
-
-KEYS = {
-    "schema",
-    "path",
-    "verdict",
-    "reasons",
-    "signals",
-    "faces",
-    "media",
-    "models",
-    "timing_ms",
-    "error",
-}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +40,7 @@ def test_scan_json_prints_one_line_per_file_in_sorted_order(
         "d_text.jpg",
         "e_bomb.png",
     ]
-    assert all(set(r) >= KEYS for r in reports)
+    assert all(set(r) >= REPORT_KEYS for r in reports)
     assert [r["error"]["code"] if r["error"] else None for r in reports] == [
         None,
         None,
