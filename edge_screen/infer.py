@@ -51,6 +51,7 @@ class Model:
         self.input = spec.input
         self.variant = variant
         self.backend = backend.name
+        self.invocations = 0  # how often run() was called: what the bench's limit counts
         try:
             self._interp = backend.load(content, threads)
             self._interp.allocate_tensors()
@@ -72,6 +73,7 @@ class Model:
 
     def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
         """Invoke on one float input; outputs in the interpreter's order, dequantised."""
+        self.invocations += 1
         try:
             self._interp.set_tensor(self._input["index"], _quantise(x, self._input))
             self._interp.invoke()

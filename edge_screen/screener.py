@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from .errors import BundleError, CorruptMedia, EdgeScreenError, MediaError, Mode
 from .frames import Clip, Frame, SamplingOptions, VideoLimits, check_deadline
 from .infer import Model
 from .landmarks import ShapePredictor
+from .manifest import ModelSpec, Variant
 from .policy import Policy
 from .probe import probe
 from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
@@ -48,6 +51,10 @@ class ScreenerOptions:
     policy: str | Path | Policy | None = None  # None: the default policy
     backend: str = "auto"  # "litert", "tflite-runtime" or "auto"
     threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    # screen_many screens this many items at once, each worker with its own interpreters of
+    # threads // workers threads: on 2 cores, 2 x 1 thread beats 1 x 2 (decode and the small
+    # models' invokes do not parallelise inside one item). 1: one item at a time, next decoded.
+    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     variants: Mapping[str, str] = field(default_factory=dict)  # model id -> variant name
     max_bytes: int = 64 * 1024 * 1024
     image_limits: ImageLimits = field(default_factory=ImageLimits)
@@ -73,6 +80,14 @@ class _Prepared:
 
 
 @dataclass
+class _Worker:
+    """One set of interpreters and the lock that serialises their use (not thread-safe)."""
+
+    extractor: SignalExtractor
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class _Live:
     """Per-stream state of ``screen_frame``."""
 
@@ -91,27 +106,39 @@ class Screener:
         self.bundle = Bundle.open(opts.bundle)
         p = opts.policy
         self.policy = p if isinstance(p, Policy) else Policy.load(p) if p else Policy.default()
-        backend = get_backend(opts.backend)
-        models, landmarker, chosen = [], None, {}
+        self._backend = get_backend(opts.backend)
+        self.models = {}
+        # Model bytes and the landmark cascade are read-only: every worker's interpreters share
+        # them (each interpreter still has its own arena and packed weights, ~30 MB a set).
+        self._chosen: list[tuple[ModelSpec, Variant, bytes]] = []
+        self._landmarker: Landmarker | None = None
         for spec in self.bundle.manifest.models:
             variant = self.bundle.select(spec, opts.variants.get(spec.id))
-            chosen[spec.id] = f"{spec.version}/{variant.name}"
+            self.models[spec.id] = f"{spec.version}/{variant.name}"
             content = self.bundle.model_bytes(variant)
             if spec.task == "face_landmarks":
-                landmarker = Landmarker(spec, ShapePredictor.from_npz(content))
+                self._landmarker = Landmarker(spec, ShapePredictor.from_npz(content))
             else:
-                models.append(Model(spec, variant, content, backend, opts.threads))
-        for m in models:
-            a = m.input.alignment
-            if a is not None and a.source == "landmarks" and landmarker is None:
-                raise BundleError(f"{m.spec.id} aligns faces by landmarks; the bundle has none")
-        self.models = chosen
-        self._extractor = SignalExtractor(
-            models, landmarker, opts.max_faces, opts.face_threshold, opts.min_face
-        )
+                self._chosen.append((spec, variant, content))
+        for spec, _, _ in self._chosen:
+            a = spec.input.alignment if spec.input else None
+            if a is not None and a.source == "landmarks" and self._landmarker is None:
+                raise BundleError(f"{spec.id} aligns faces by landmarks; the bundle has none")
+        self._extractor = self._load(opts.threads)
         self._lock = threading.Lock()
+        self._pool: list[_Worker] = []  # screen_many's workers, created on first use
         self._closed = False
         self._streams: dict[str, _Live] = {}
+
+    def _load(self, threads: int) -> SignalExtractor:
+        """A fresh set of interpreters for the bundle's chosen variants."""
+        opts = self.options
+        models = [
+            Model(spec, v, content, self._backend, threads) for spec, v, content in self._chosen
+        ]
+        return SignalExtractor(
+            models, self._landmarker, opts.max_faces, opts.face_threshold, opts.min_face
+        )
 
     @classmethod
     def create_from_options(cls, options: ScreenerOptions) -> Screener:
@@ -129,6 +156,7 @@ class Screener:
         """Release the interpreters; screening afterwards raises ``EdgeScreenError``."""
         self._closed = True
         self._extractor = SignalExtractor([])
+        self._pool = []
 
     def screen(self, media: MediaInput) -> ScreeningReport:
         """Screen one photo, video or animation (path, bytes or binary file).
@@ -138,7 +166,41 @@ class Screener:
         return self._finish(self._prepare(media), time.perf_counter())
 
     def screen_many(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
-        """Screen many inputs in order, decoding the next while the models run on this one."""
+        """Screen many inputs; reports come in input order.
+
+        ``options.workers`` items are screened at once (one decodes while another runs the
+        models); with one worker the next item is decoded while the models run on this one.
+        """
+        workers = max(1, self.options.workers)
+        if workers == 1:
+            yield from self._screen_one_by_one(items)
+            return
+        if not self._pool:
+            threads = max(1, self.options.threads // workers)
+            self._pool = [_Worker(self._load(threads)) for _ in range(workers)]
+        free: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for w in self._pool:
+            free.put(w)
+
+        def job(media: MediaInput) -> ScreeningReport:
+            worker = free.get()  # as many jobs run as there are workers: never blocks long
+            try:
+                prepared = self._prepare(media)
+                return self._finish(prepared, time.perf_counter(), worker)
+            finally:
+                free.put(worker)
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="edge-screen-worker") as pool:
+            window: deque[Future[ScreeningReport]] = deque()
+            for item in items:  # at most workers + 1 items in flight: memory stays bounded
+                window.append(pool.submit(job, item))
+                if len(window) > workers:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+
+    def _screen_one_by_one(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
+        """One item at a time on this Screener's interpreters, the next decoded meanwhile."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-screen-decode") as pool:
             it = iter(items)
             pending: Future[_Prepared] | None = None
@@ -180,9 +242,7 @@ class Screener:
             if found.kind == "video":  # from a stream that could not be rewound
                 clip = VideoClip(src.data, found.format, opts.video_limits, opts.working_min_side)
                 return _Prepared(name, sha, None, None, ms(), clip)
-            anim = open_animation(
-                src.data, found.format, opts.video_limits, opts.working_min_side
-            )
+            anim = open_animation(src.data, found.format, opts.video_limits, opts.working_min_side)
             if anim is not None:
                 return _Prepared(name, sha, None, None, ms(), anim)
             img = decode_image(src.data, found, opts.image_limits, opts.working_min_side)
@@ -190,7 +250,12 @@ class Screener:
         except MediaError as exc:
             return _Prepared(name, sha, None, exc, ms())
 
-    def _finish(self, p: _Prepared, start: float) -> ScreeningReport:
+    def _finish(self, p: _Prepared, start: float, worker: _Worker | None = None) -> ScreeningReport:
+        """Models, policy and report for one prepared item, on ``worker``'s interpreters (this
+        Screener's own by default)."""
+        extractor, lock = (
+            (worker.extractor, worker.lock) if worker else (self._extractor, self._lock)
+        )
         if self._closed:
             if p.clip is not None:
                 p.clip.close()
@@ -198,7 +263,7 @@ class Screener:
         timing = {"decode": p.decode_ms}
         if p.clip is not None:
             try:
-                return self._screen_clip(p, p.clip, timing, start)
+                return self._screen_clip(p, p.clip, timing, start, extractor, lock)
             finally:
                 p.clip.close()
         if p.image is None:
@@ -206,8 +271,8 @@ class Screener:
             return self._failed(p, p.error.code, str(p.error), timing, start)
         img = p.image
         try:
-            with self._lock:
-                sig = self._extractor.extract(img.rgb, img.width, img.height)
+            with lock:
+                sig = extractor.extract(img.rgb, img.width, img.height)
         except ModelError as exc:
             return self._failed(p, exc.code, str(exc), timing, start)
         except Exception as exc:  # a bug must not take the caller down: report it, log it
@@ -250,7 +315,13 @@ class Screener:
     # --- videos, animations, live streams --------------------------------------------------
 
     def _screen_clip(
-        self, p: _Prepared, clip: Clip, timing: dict[str, float], start: float
+        self,
+        p: _Prepared,
+        clip: Clip,
+        timing: dict[str, float],
+        start: float,
+        extractor: SignalExtractor,
+        lock: threading.Lock,
     ) -> ScreeningReport:
         """Decode frame N+1 on a worker thread while the models run on frame N (both release
         the GIL); stop early once the verdict cannot change."""
@@ -272,8 +343,8 @@ class Screener:
             while (frame := pending.result()) is not None:
                 pending = pool.submit(pull)
                 info = clip.info
-                with self._lock:
-                    sig = self._extractor.extract(frame.rgb, info.width, info.height)
+                with lock:
+                    sig = extractor.extract(frame.rgb, info.width, info.height)
                 agg.add(frame.timestamp_ms, sig)
                 if sampling.early_stop and agg.settled:
                     break

@@ -72,6 +72,11 @@ class SignalExtractor:
         self.face_threshold = face_threshold
         self.min_face = min_face  # fraction of the short side; smaller faces may be missed
 
+    def invocations(self) -> dict[str, int]:
+        """Model id -> how many times it has run (the detector runs once per tile)."""
+        models = [self.detector, self.age, *self.classifiers]
+        return {m.spec.id: m.invocations for m in models if m is not None}
+
     def extract(self, rgb: NDArray[np.uint8], width: int, height: int) -> Signals:
         """Signals for one upright frame; ``width``/``height`` are the original's, for boxes."""
         timing: dict[str, float] = {}

@@ -129,18 +129,25 @@ def test_format_comes_from_bytes_not_the_name(screener: Screener) -> None:
     assert r.ok and r.media.format == "JPEG"
 
 
-def test_screen_many_keeps_order_and_goes_on_after_bad_files(screener: Screener) -> None:
-    items = [
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_screen_many_keeps_order_and_goes_on_after_bad_files(workers: int) -> None:
+    items: list[Path | bytes] = [
         IMAGES / "astronaut.jpg",
         DATA / "hostile" / "truncated.jpg",
         IMAGES / "coffee.jpg",
         b"junk",
+        IMAGES / "grace_hopper.jpg",
     ]
-    reports = list(screener.screen_many(items))
-    assert [r.path for r in reports] == [str(items[0]), str(items[1]), str(items[2]), "<bytes>"]
-    assert [r.ok for r in reports] == [True, False, True, False]
-    single = screener.screen(items[0])
-    assert reports[0].signals == single.signals
+    with Screener(threads=2, workers=workers) as s:
+        reports = list(s.screen_many(items))
+        single = [s.screen(i) for i in items]
+    assert [r.path for r in reports] == [r.path for r in single]
+    assert [r.path for r in reports][:4] == [str(items[0]), str(items[1]), str(items[2]), "<bytes>"]
+    assert [r.ok for r in reports] == [True, False, True, False, True]
+    for many, one in zip(reports, single, strict=True):  # other interpreters, same answers
+        assert many.verdict == one.verdict and len(many.faces) == len(one.faces)
+        for k, v in one.signals.items():
+            assert v is None or many.signals[k] == pytest.approx(v, abs=1e-3), k
 
 
 def test_report_json_has_the_documented_keys_and_no_pixels(screener: Screener) -> None:

@@ -30,7 +30,9 @@ def table(r: dict[str, Any]) -> str:
               _fmt("screen_many() throughput", e["throughput"]),
               f"  limit {e['limit_images_per_s']:.2f} images/s (invoke-only "
               f"{e['invoke_only_images_per_s']:.2f}, draft decode {e['decode_images_per_s']:.2f}); "
-              f"pipeline at {e['ratio_to_limit']:.2f}x of it"]
+              f"pipeline at {e['ratio_to_limit']:.2f}x of it",
+              "  invokes per image " + ", ".join(
+                  f"{k} {v:g}" for k, v in e.get("invokes_per_image", {}).items())]
     for name, p in e["peers"].items():
         lines.append(f"  peer {name}: " + (p.get("note") or f"{p['images_per_s']:.2f} images/s, "
                      f"ours {p['ours_ratio']:.1f}x {json.dumps(p.get('agreement', {}))}"))
