@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -120,7 +120,7 @@ DEFAULT_MIN_FACE = 0.05
 # 30 working px, where the one false positive measured (a logo) appeared and ages are unreliable.
 MIN_TILE_SCALE = 1.5
 
-Run = Callable[[NDArray[np.float32]], list[NDArray[np.float32]]]
+Run = Callable[[NDArray[np.uint8]], list[NDArray[np.float32]]]  # model input pixels -> outputs
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels
 
 
@@ -182,6 +182,33 @@ def _overlaps(det: Detection, kept: list[Detection], iou: float) -> bool:
     return False
 
 
+@dataclass
+class TileScan:
+    """Spreads the tiles over the frames of one clip or stream, where consecutive frames show
+    mostly the same scene: every tile on the first frame, then ``per_frame`` tiles in turn, plus
+    every tile that found a face on the frame before (so a small face, once seen, stays
+    followed and aged). A small face that only tiles find is sure to be seen once it has been
+    in view for ceil(tiles / per_frame) screened frames; a whole-frame-sized one on every frame.
+    """
+
+    per_frame: int
+    _next: int = 0
+    _count: int = -1  # tiles per frame when last used; a new frame size starts over
+    _hot: set[int] = field(default_factory=set)
+
+    def pick(self, count: int) -> list[int]:
+        """The tiles to run on this frame, of ``count``."""
+        if count != self._count or self.per_frame <= 0 or self.per_frame >= count:
+            self._count, self._next, self._hot = count, 0, set()
+            return list(range(count))
+        turn = {(self._next + i) % count for i in range(self.per_frame)}
+        self._next = (self._next + self.per_frame) % count
+        return sorted(turn | self._hot)
+
+    def found(self, tiles_with_faces: set[int]) -> None:
+        self._hot = tiles_with_faces
+
+
 def detect(
     rgb: NDArray[np.uint8],
     run: Run,
@@ -189,9 +216,11 @@ def detect(
     out: FaceDetectorOutput,
     score_threshold: float | None = None,
     min_face: float = 0.0,
+    scan: TileScan | None = None,
 ) -> list[Detection]:
     """Faces in image pixels, best first: the whole image letterboxed, plus ``tiles`` when faces
-    down to ``min_face`` of the short side would be too small for one pass.
+    down to ``min_face`` of the short side would be too small for one pass (with ``scan``, only
+    the tiles it picks for this frame).
 
     Whole-image boxes are kept as they are (the landmark placement was calibrated on them);
     tiles only add faces the whole pass did not find, merged across tiles by weighted NMS.
@@ -203,7 +232,7 @@ def detect(
         x0, y0, x1, y1 = (round(v / scale) for v in region)
         pixels, lb = preprocess.letterbox(source[y0:y1, x0:x1], spec.size)
         found = []
-        for det in decode(run(preprocess.normalise(pixels, spec)), spec.size, out, score_threshold):
+        for det in decode(run(pixels), spec.size, out, score_threshold):
             bx, by = lb.to_image(det.box[0::2], det.box[1::2])
             kx, ky = lb.to_image(det.keypoints[:, 0], det.keypoints[:, 1])
             found.append(
@@ -227,12 +256,17 @@ def detect(
         if scale > 1.0:
             size = (max(1, round(width / scale)), max(1, round(height / scale)))
             small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
-        parts = [
-            det
-            for region in regions
-            for det in detect_in(small, region, scale)
-            if not _cut(det, region, width, height)
-        ]
+        hot = set()
+        for i in scan.pick(len(regions)) if scan else range(len(regions)):
+            found = [
+                d
+                for d in detect_in(small, regions[i], scale)
+                if not _cut(d, regions[i], width, height)
+            ]
+            parts += found
+            hot |= {i} if found else set()
+        if scan:
+            scan.found(hot)
     if not parts:
         return whole
     merged = _weighted_nms(

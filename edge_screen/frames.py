@@ -39,6 +39,9 @@ class SamplingOptions:
     time_budget_s: float = 60.0  # per item; past it the item is unscreenable ("timeout")
     early_stop: bool = True  # stop once the verdict is "hold": more frames cannot lower it
     top_k: int = 5  # evidence frames kept in the report
+    # Small-face tiles run per frame after the first (which runs them all), in turn, plus where
+    # a face was found the frame before: see ``faces.TileScan``. 0: every tile on every frame.
+    tiles_per_frame: int = 3
 
 
 @dataclass(frozen=True)

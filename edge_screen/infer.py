@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import preprocess
 from .backends import Backend
 from .errors import ModelError
 from .manifest import ModelSpec, Variant
@@ -70,6 +71,36 @@ class Model:
             raise ModelError(
                 f"{spec.id}: input shape {list(self._input['shape'])}, manifest says {want}"
             )
+
+        self._in_place = np.dtype(self._input["dtype"]) == np.float32
+        self._mean = np.asarray(self.input.mean, np.float32)
+        self._std = np.asarray(self.input.std, np.float32)
+
+    def run_pixels(self, pixels: NDArray[np.uint8]) -> list[NDArray[np.float32]]:
+        """``run`` on uint8 RGB pixels of the input's size, normalised as the manifest says.
+
+        A float input is written straight into the interpreter's own input buffer: nothing is
+        allocated per call (the hot loop of a video); a quantised one goes through ``run``.
+        """
+        if not self._in_place:
+            return self.run(preprocess.normalise(pixels, self.input))
+        self.invocations += 1
+        try:
+            self._fill(pixels)
+            self._interp.invoke()
+            return [_dequantise(self._interp.get_tensor(d["index"]), d) for d in self._outputs]
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.spec.id}: inference failed: {exc}") from exc
+
+    def _fill(self, pixels: NDArray[np.uint8]) -> None:
+        """Normalise into the input tensor; the view must be gone before ``invoke``."""
+        view = self._interp.tensor(self._input["index"])()[0]
+        src = pixels[..., ::-1] if self.input.color == "BGR" else pixels
+        mean, std = self._mean, self._std
+        if self.input.layout == "NCHW":
+            src, mean, std = src.transpose(2, 0, 1), mean[:, None, None], std[:, None, None]
+        np.subtract(src, mean, out=view)
+        np.divide(view, std, out=view)
 
     def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
         """Invoke on one float input; outputs in the interpreter's order, dequantised."""

@@ -29,6 +29,7 @@ from .backends import get_backend
 from .bundle import Bundle
 from .decode import DecodedImage, ImageLimits, decode_image, reduce_factor
 from .errors import BundleError, CorruptMedia, EdgeScreenError, MediaError, ModelError
+from .faces import TileScan
 from .frames import Clip, Frame, SamplingOptions, VideoLimits, check_deadline
 from .infer import Model
 from .landmarks import ShapePredictor
@@ -92,6 +93,7 @@ class _Live:
     """Per-stream state of ``screen_frame``."""
 
     aggregator: Aggregator
+    scan: TileScan
     last_ms: float = float("-inf")
     width: int = 0
     height: int = 0
@@ -328,6 +330,7 @@ class Screener:
         sampling = self.options.sampling
         deadline = start + sampling.time_budget_s
         agg = Aggregator(self.policy, sampling.top_k)
+        scan = TileScan(sampling.tiles_per_frame)
         decode_ms = [0.0]
         frames = clip.frames(sampling, deadline)
 
@@ -344,7 +347,7 @@ class Screener:
                 pending = pool.submit(pull)
                 info = clip.info
                 with lock:
-                    sig = extractor.extract(frame.rgb, info.width, info.height)
+                    sig = extractor.extract(frame.rgb, info.width, info.height, scan)
                 agg.add(frame.timestamp_ms, sig)
                 if sampling.early_stop and agg.settled:
                     break
@@ -417,14 +420,17 @@ class Screener:
         with self._lock:
             live = self._streams.get(stream)
             if live is None:
-                live = _Live(Aggregator(self.policy, self.options.sampling.top_k))
+                sampling = self.options.sampling
+                live = _Live(
+                    Aggregator(self.policy, sampling.top_k), TileScan(sampling.tiles_per_frame)
+                )
                 self._streams[stream] = live
             if timestamp_ms <= live.last_ms:
                 raise ValueError(
                     f"timestamp {timestamp_ms} ms is not after the stream's last, {live.last_ms}"
                 )
             live.last_ms, live.width, live.height = timestamp_ms, w, h
-            sig = self._extractor.extract(np.ascontiguousarray(small), w, h)
+            sig = self._extractor.extract(np.ascontiguousarray(small), w, h, live.scan)
             live.aggregator.add(timestamp_ms, sig)
         agg = live.aggregator
         media = MediaInfo(

@@ -77,16 +77,22 @@ class SignalExtractor:
         models = [self.detector, self.age, *self.classifiers]
         return {m.spec.id: m.invocations for m in models if m is not None}
 
-    def extract(self, rgb: NDArray[np.uint8], width: int, height: int) -> Signals:
-        """Signals for one upright frame; ``width``/``height`` are the original's, for boxes."""
+    def extract(
+        self,
+        rgb: NDArray[np.uint8],
+        width: int,
+        height: int,
+        scan: faces.TileScan | None = None,
+    ) -> Signals:
+        """Signals for one upright frame; ``width``/``height`` are the original's, for boxes.
+        ``scan`` spreads the small-face tiles over the frames of one clip or stream."""
         timing: dict[str, float] = {}
         scores: dict[str, float | None] = dict.fromkeys(CORE_SIGNALS)
         t = time.perf_counter()
         for model in self.classifiers:
             out = model.spec.output
             assert isinstance(out, ClassifierOutput)
-            x = preprocess.normalise(preprocess.stretch(rgb, model.input), model.input)
-            probs = model.run(x)[0].reshape(-1)
+            probs = model.run_pixels(preprocess.stretch(rgb, model.input))[0].reshape(-1)
             if out.activation == "softmax":
                 probs = _softmax(probs)
             elif out.activation == "sigmoid":
@@ -98,18 +104,26 @@ class SignalExtractor:
         found: tuple[Face, ...] = ()
         if self.detector is not None:
             t = time.perf_counter()
-            found = self._faces(rgb, width / rgb.shape[1], height / rgb.shape[0])
+            found = self._faces(rgb, width / rgb.shape[1], height / rgb.shape[0], scan)
             timing["faces"] = (time.perf_counter() - t) * 1e3
             p_minor = [f.p_minor for f in found if f.p_minor is not None]
             scores["minor"] = max(p_minor) if p_minor else None
         return Signals(scores, found, timing)
 
-    def _faces(self, rgb: NDArray[np.uint8], sx: float, sy: float) -> tuple[Face, ...]:
+    def _faces(
+        self, rgb: NDArray[np.uint8], sx: float, sy: float, scan: faces.TileScan | None
+    ) -> tuple[Face, ...]:
         assert self.detector is not None
         out = self.detector.spec.output
         assert isinstance(out, FaceDetectorOutput)
         detections = faces.detect(
-            rgb, self.detector.run, self.detector.input, out, self.face_threshold, self.min_face
+            rgb,
+            self.detector.run_pixels,
+            self.detector.input,
+            out,
+            self.face_threshold,
+            self.min_face,
+            scan,
         )
         result = []
         for i, det in enumerate(detections):
@@ -142,7 +156,7 @@ class SignalExtractor:
         else:
             points = keypoints
         chip = preprocess.align_face(rgb, points, spec.alignment, spec.size)
-        probs = self.age.run(preprocess.normalise(chip, spec))[0].reshape(-1)
+        probs = self.age.run_pixels(chip)[0].reshape(-1)
         probs = probs / max(float(probs.sum()), 1e-9)
         ages = np.asarray(out.ages, dtype=np.float32)
         return float(probs @ ages), float(probs[ages < out.minor_below].sum())

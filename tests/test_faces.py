@@ -116,3 +116,31 @@ def test_tiles_cover_the_image_and_overlap_by_the_largest_face_one_pass_misses()
     tw, th = tiles[0][2] - tiles[0][0], tiles[0][3] - tiles[0][1]
     xs = sorted({t[0] for t in tiles})
     assert max(b - a for a, b in itertools.pairwise(xs)) <= tw - min(missed, tw // 2, th // 2)
+
+
+def test_tile_scan_runs_all_tiles_first_then_takes_turns_and_follows_faces() -> None:
+    scan = faces.TileScan(per_frame=3)
+    assert scan.pick(10) == list(range(10))  # the first frame: every tile
+    seen = [scan.pick(10) for _ in range(4)]
+    assert [len(s) for s in seen] == [3, 3, 3, 3]
+    assert set().union(*seen) == set(range(10))  # all covered in ceil(10 / 3) frames
+    scan.found({7})
+    assert 7 in scan.pick(10)  # a tile that found a face runs again on the next frame
+    assert scan.pick(12) == list(range(12))  # another frame size starts over
+    assert faces.TileScan(per_frame=0).pick(5) == [0, 1, 2, 3, 4]
+
+
+def test_a_stream_finds_small_faces_that_come_into_view_and_keeps_them() -> None:
+    """Frames of one stream share a TileScan: faces that appear after the first frame (which
+    ran every tile) are found once their tiles' turn comes, then followed on every frame."""
+    data, truth = group_photo(GROUP)
+    empty = np.asarray(background("coffee", WORK, np.random.default_rng(1)))
+    group = decode_image(data, probe(data[:64]), ImageLimits(), 512).rgb
+    with Screener(threads=2) as s:
+        ext, scan = s._extractor, faces.TileScan(per_frame=2)
+        ext.extract(empty, W, H, scan)
+        turns = -(-len(faces.tiles(*WORK, (192, 192), 0.05, 20.0)) // 2)
+        found = [[f.box for f in ext.extract(group, W, H, scan).faces] for _ in range(turns)]
+    assert not all(match(truth, found[0])[0]), "the first of these frames ran only some tiles"
+    hit, extra = match(truth, found[-1])
+    assert all(hit) and extra == 0, hit
