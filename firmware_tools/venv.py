@@ -1,7 +1,10 @@
-"""The converter's own virtualenv: created from pinned requirements, used through subprocesses.
+"""Virtualenvs apart from the main one, created from pinned requirements, used through
+subprocesses.
 
 onnx2tf pins TensorFlow 2.19 and numpy 1.26, which clash with the runtime's numpy 2, so the
 conversion code runs in a separate interpreter and talks to this process through files only.
+The tflite-runtime backend (older Pi OS / armv7) needs numpy<2 too: its venv is where the
+screener's tests run on that backend.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from .recipe import DATA_DIR, REPO_ROOT
 
 REQUIREMENTS = DATA_DIR / "convert-requirements.txt"
 ENV_VAR = "EDGE_SCREEN_FW_VENV"
+TFLITE_REQUIREMENTS = DATA_DIR / "tflite-requirements.txt"
+TFLITE_ENV_VAR = "EDGE_SCREEN_TFLITE_VENV"
 
 
 class VenvMissing(RuntimeError):
@@ -26,6 +31,11 @@ def venv_dir() -> Path:
     return Path(os.environ.get(ENV_VAR, default))
 
 
+def tflite_venv_dir() -> Path:
+    default = Path.home() / ".cache" / "edge-screen-fw" / "tflite-venv"
+    return Path(os.environ.get(TFLITE_ENV_VAR, default))
+
+
 def venv_python(venv: Path | None = None) -> Path:
     return (venv or venv_dir()) / "bin" / "python"
 
@@ -34,14 +44,15 @@ def available(venv: Path | None = None) -> bool:
     return venv_python(venv).exists()
 
 
-def setup(venv: Path | None = None) -> Path:
-    """Create the converter venv (about 2.6 GB) from the pinned requirements file."""
+def setup(venv: Path | None = None, requirements: Path = REQUIREMENTS) -> Path:
+    """Create (or bring up to date) a venv from a pinned requirements file: by default the
+    converter's (about 2.6 GB)."""
     venv = venv or venv_dir()
     if not venv_python(venv).exists():
         venv.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+    subprocess.run([*pip, "-q", "-r", str(requirements)], check=True)
     return venv
 
 
