@@ -40,6 +40,13 @@ def _row(r: ScreeningReport) -> str:
         parts = [f"{k}={'-' if v is None else f'{v:.2f}'}" for k, v in s.items()]
         ages = ",".join(f"{f.age:.0f}" for f in r.faces if f.age is not None)
         parts.append(f"faces={len(r.faces)}" + (f" ages={ages}" if ages else ""))
+        m = r.media
+        if m.kind in ("video", "animation", "stream"):
+            length = "" if m.duration_s is None else f"{m.duration_s:.1f}s "
+            parts.append(f"{m.kind} {length}frames={m.frames_screened}/{m.frames_decoded}")
+            worst = m.worst_ms.get("sexual")
+            if worst is not None:
+                parts.append(f"worst@{worst / 1e3:.1f}s")
         detail = " ".join(parts)
     return f"{r.verdict:<6}  {r.path}  {detail}"
 

@@ -18,7 +18,13 @@ class Probe:
     format: str
 
 
+# Atoms a QuickTime file from before ISO BMFF (no ``ftyp``) may start with.
+_QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
 def _ftyp(head: bytes) -> Probe | None:
+    if len(head) >= 8 and head[4:8] in _QUICKTIME_ATOMS:
+        return Probe("video", "MOV")
     if len(head) < 12 or head[4:8] != b"ftyp":
         return None
     brand = head[8:12]

@@ -4,7 +4,7 @@ A video is streamed from its path (or a seekable file, or bytes), never read int
 Each keyframe is decoded alone: seek to it, feed its one packet with ``skip_frame = "NONKEY"``,
 drain the decoder (so a reordering decoder gives it up without waiting for the next keyframe),
 flush. Frames are scaled to the working size and converted to RGB in FFmpeg's scaler
-(``frame.reformat``), then turned upright from the display matrix (``frame.rotation``).
+(``frame.reformat``), then turned and mirrored as the display matrix says (``_orientation``).
 """
 
 from __future__ import annotations
@@ -153,12 +153,12 @@ class VideoClip:
         sar = s.sample_aspect_ratio
         self._sar = float(sar) if sar and 0.1 < sar < 10 else 1.0
         self._size = (round(w * self._sar), h)
-        self._quarter_turns = 0  # known once a frame is decoded: FFmpeg puts it on frames
+        self._transposed = False  # known once a frame is decoded: FFmpeg puts it on frames
 
     @property
     def info(self) -> ClipInfo:
         w, h = self._size
-        if self._quarter_turns % 2:
+        if self._transposed:
             w, h = h, w
         return ClipInfo("video", self._fmt, w, h, self._duration, self._fps)
 
@@ -265,12 +265,33 @@ class VideoClip:
         cc.flush_buffers()
 
     def _convert(self, f: av.VideoFrame, keyframe: bool) -> Frame:
-        """Working-size RGB from FFmpeg's scaler, then upright by the display matrix."""
-        turns = round((f.rotation or 0) / 90) % 4
-        self._quarter_turns = turns
+        """Working-size RGB from FFmpeg's scaler, then as a player shows it (display matrix)."""
+        transpose, mirror_x, mirror_y = _orientation(f)
+        self._transposed = transpose
         tw, th = working_size(f.width * self._sar, f.height, self._min_side)
         rgb: NDArray[np.uint8] = np.asarray(f.reformat(tw, th, "rgb24").to_ndarray(), np.uint8)
-        if turns:
-            rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+        if transpose:
+            rgb = rgb.transpose(1, 0, 2)
+        if mirror_x or mirror_y:
+            rgb = rgb[:: -1 if mirror_y else 1, :: -1 if mirror_x else 1]
+        if transpose or mirror_x or mirror_y:
+            rgb = np.ascontiguousarray(rgb)
         t = 0.0 if f.pts is None else float((f.pts - self._start) * self._tb)
         return Frame(rgb, max(0.0, t) * 1e3, keyframe)
+
+
+def _orientation(f: av.VideoFrame) -> tuple[bool, bool, bool]:
+    """(transpose, mirror x, mirror y) that turn a decoded frame into what a player shows.
+
+    From the display matrix side data, FFmpeg's ``x' = a x + c y``, ``y' = b x + d y`` in image
+    coordinates (y down): quarter turns and the mirrors of all eight EXIF-like orientations
+    (``frame.rotation`` alone loses the mirrors). Other angles go to the nearest quarter turn.
+    """
+    sd: Any = f.side_data.get("DISPLAYMATRIX")  # 9 int32, 16.16 fixed point but for the last column
+    m = np.frombuffer(bytes(sd), dtype=np.int32) if sd is not None else None
+    if m is None or m.size < 9:
+        return False, False, False
+    a, b, c, d = (int(v) for v in (m[0], m[1], m[3], m[4]))
+    if abs(a) + abs(d) >= abs(b) + abs(c):
+        return False, a < 0, d < 0
+    return True, c < 0, b < 0

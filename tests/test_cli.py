@@ -101,3 +101,19 @@ def test_console_script_runs_in_a_subprocess() -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["verdict"] == "allow" and len(report["faces"]) == 1
+
+
+def test_scan_table_shows_length_and_frames_of_an_animation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    frames = [
+        Image.open(IMAGES / "astronaut.jpg").convert("RGB").point(lambda v, i=i: v // (i + 1))
+        for i in range(3)
+    ]
+    gif = tmp_path / "clip.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=500, loop=0)
+    assert main(["scan", str(gif)]) == 0
+    row = capsys.readouterr().out.strip()
+    assert "animation 1.5s frames=3/3" in row and "faces=" in row, row

@@ -11,6 +11,7 @@ import io
 import os
 import struct
 import tempfile
+import time
 from collections.abc import Callable
 
 import av
@@ -31,6 +32,7 @@ from edge_screen.aggregate import Aggregator
 from edge_screen.frames import pick_evenly, plan_fill
 from edge_screen.report import Face
 from edge_screen.signals import Signals
+from edge_screen.video import VideoClip
 
 CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
 FPS = 10
@@ -52,13 +54,14 @@ def clip(
     codec: str = CODEC,
     gop: int = FPS,
     rotation: int | None = None,
+    flips: tuple[bool, bool] = (False, False),
     **muxer: str,
 ) -> bytes:
     """Encode RGB frames at ``FPS`` with a keyframe every ``gop`` frames."""
     h, w = frames[0].shape[:2]
     with tempfile.TemporaryDirectory() as tmp:  # faststart rewrites the file: not a BytesIO
         path = os.path.join(tmp, "clip")
-        _encode(path, frames, w, h, fmt, codec, gop, rotation, muxer)
+        _encode(path, frames, w, h, fmt, codec, gop, rotation, flips, muxer)
         with open(path, "rb") as fh:
             return fh.read()
 
@@ -72,6 +75,7 @@ def _encode(
     codec: str,
     gop: int,
     rotation: int | None,
+    flips: tuple[bool, bool],
     muxer: dict[str, str],
 ) -> None:
     with av.open(path, "w", format=fmt, options=muxer) as out:
@@ -81,7 +85,7 @@ def _encode(
         if codec == "libx264":
             s.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0"}
         if rotation is not None:
-            s.set_display_rotation(rotation)
+            s.set_display_rotation(rotation, hflip=flips[0], vflip=flips[1])
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
@@ -125,7 +129,9 @@ def test_video_report_keeps_schema_1_and_adds_sampling_fields(
     d = screener.screen(three_seconds).to_dict()
     assert d["schema"] == REPORT_SCHEMA
     assert {"duration_s", "fps", "frames_decoded", "worst_ms", "evidence"} <= set(d["media"])
-    assert [e["timestamp_ms"] for e in d["media"]["evidence"]] and d["faces"][0]["timestamp_ms"] == 0
+    assert [e["timestamp_ms"] for e in d["media"]["evidence"]] and d["faces"][0][
+        "timestamp_ms"
+    ] == 0
     image = screener.screen(IMAGES / "astronaut.jpg").to_dict()
     assert image["media"]["duration_s"] is None and image["media"]["frames_decoded"] == 1
     assert "timestamp_ms" not in image["faces"][0], "photo faces keep their old keys"
@@ -172,6 +178,49 @@ def test_portrait_clip_with_rotation_metadata_finds_the_faces_of_the_upright_cli
     assert len(a.faces) == len(b.faces) == 1
     assert iou(a.faces[0].box, b.faces[0].box) > 0.8
     assert b.faces[0].age == pytest.approx(a.faces[0].age, abs=6)
+
+
+@pytest.mark.parametrize("flips", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_frames_come_out_as_a_player_shows_them_turned_and_mirrored(
+    degrees: int, flips: tuple[bool, bool]
+) -> None:
+    """The display matrix of every EXIF-like orientation (a selfie camera's mirror too): PyAV
+    writes it as a counter-clockwise turn, then the mirrors."""
+    h, w = 48, 64
+    stored = np.zeros((h, w, 3), np.uint8)
+    stored[: h // 2, : w // 2] = (255, 0, 0)
+    stored[: h // 2, w // 2 :] = (0, 255, 0)
+    stored[h // 2 :, : w // 2] = (0, 0, 255)
+    stored[h // 2 :, w // 2 :] = (255, 255, 255)
+    shown = np.rot90(stored, degrees // 90)
+    shown = shown[:, ::-1] if flips[0] else shown
+    shown = shown[::-1] if flips[1] else shown
+    data = clip([stored] * 3, rotation=degrees, flips=flips)
+    video = VideoClip(data, "MP4", VideoLimits(), 512)
+    try:
+        frame = next(video.frames(SamplingOptions(), time.perf_counter() + 30))
+        assert (video.info.width, video.info.height) == (shown.shape[1], shown.shape[0])
+    finally:
+        video.close()
+    assert frame.rgb.shape == shown.shape
+
+    def quadrants(a: np.ndarray) -> np.ndarray:
+        qh, qw = a.shape[0] // 2, a.shape[1] // 2
+        return np.array([a[y : y + qh, x : x + qw].mean((0, 1)) for y in (0, qh) for x in (0, qw)])
+
+    assert np.abs(quadrants(frame.rgb) - quadrants(shown)).max() < 40
+
+
+def test_quicktime_file_without_ftyp_is_a_video(screener: Screener) -> None:
+    """Old QuickTime files start with a plain atom (here ``free`` where ``ftyp`` was, so the
+    chunk offsets stay valid)."""
+    mov = clip(timeline(3 * FPS, lambda i: True), fmt="mov")
+    assert mov[4:8] == b"ftyp"
+    old = b"free".join([mov[:4], mov[8:]])
+    r = screener.screen(old)
+    assert r.ok, r.error
+    assert r.media.kind == "video" and r.media.format == "MOV" and r.faces
 
 
 @pytest.mark.parametrize(
@@ -261,7 +310,7 @@ def test_limits_and_time_budget_are_enforced_before_decoding(three_seconds: byte
 def test_hold_stops_the_video_early(three_seconds: bytes) -> None:
     strict = Policy.from_toml(
         '[child_safety]\nminor = 0.5\nsexual = 0.2\n[[rules]]\nverdict = "hold"\n'
-        'when = { sexual = 0.0 }\n'
+        "when = { sexual = 0.0 }\n"
     )
     with Screener(ScreenerOptions(threads=1, policy=strict)) as s:
         r = s.screen(three_seconds)
@@ -272,8 +321,11 @@ def test_screen_many_mixes_photos_videos_and_animations(
     screener: Screener, three_seconds: bytes
 ) -> None:
     gif = [Image.fromarray(f) for f in timeline(3, lambda i: True)]
-    items = [IMAGES / "astronaut.jpg", three_seconds, encode(gif[0], "GIF", save_all=True,
-             append_images=gif[1:])]
+    items = [
+        IMAGES / "astronaut.jpg",
+        three_seconds,
+        encode(gif[0], "GIF", save_all=True, append_images=gif[1:]),
+    ]
     kinds = [r.media.kind for r in screener.screen_many(items)]
     assert kinds == ["image", "video", "animation"]
 
