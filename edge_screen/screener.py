@@ -7,6 +7,7 @@ between threads is safe; for parallel screening give each thread its own ``Scree
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -174,6 +175,12 @@ class Screener:
         models); with one worker the next item is decoded while the models run on this one.
         """
         workers = max(1, self.options.workers)
+        it = iter(items)
+        head = list(itertools.islice(it, 2))
+        if len(head) < 2:  # one input (a scan of one video): no worker interpreters to create
+            yield from (self.screen(m) for m in head)
+            return
+        items = itertools.chain(head, it)
         if workers == 1:
             yield from self._screen_one_by_one(items)
             return

@@ -154,6 +154,7 @@ class VideoClip:
         self._sar = float(sar) if sar and 0.1 < sar < 10 else 1.0
         self._size = (round(w * self._sar), h)
         self._transposed = False  # known once a frame is decoded: FFmpeg puts it on frames
+        self._orientation: tuple[bool, bool, bool] | None = None
 
     @property
     def info(self) -> ClipInfo:
@@ -266,7 +267,9 @@ class VideoClip:
 
     def _convert(self, f: av.VideoFrame, keyframe: bool) -> Frame:
         """Working-size RGB from FFmpeg's scaler, then as a player shows it (display matrix)."""
-        transpose, mirror_x, mirror_y = _orientation(f)
+        if self._orientation is None:  # a track's display matrix: read once, from its first frame
+            self._orientation = _orientation(f)
+        transpose, mirror_x, mirror_y = self._orientation
         self._transposed = transpose
         tw, th = working_size(f.width * self._sar, f.height, self._min_side)
         rgb: NDArray[np.uint8] = np.asarray(f.reformat(tw, th, "rgb24").to_ndarray(), np.uint8)
@@ -286,6 +289,9 @@ def _orientation(f: av.VideoFrame) -> tuple[bool, bool, bool]:
     From the display matrix side data, FFmpeg's ``x' = a x + c y``, ``y' = b x + d y`` in image
     coordinates (y down): quarter turns and the mirrors of all eight EXIF-like orientations
     (``frame.rotation`` alone loses the mirrors). Other angles go to the nearest quarter turn.
+    Read once per clip: ``frame.side_data`` ties the frame into a reference cycle, so reading
+    it on every frame kept each decoded 1080p frame alive until the garbage collector ran
+    (peak RSS 146 -> 310 MB on the benchmark clip).
     """
     sd: Any = f.side_data.get("DISPLAYMATRIX")  # 9 int32, 16.16 fixed point but for the last column
     m = np.frombuffer(bytes(sd), dtype=np.int32) if sd is not None else None

@@ -246,3 +246,11 @@ def test_a_closed_screener_refuses_to_screen() -> None:
     s.close()
     with pytest.raises(EdgeScreenError, match="closed"):
         s.screen(IMAGES / "coffee.jpg")
+
+
+def test_screen_many_of_one_input_loads_no_worker_interpreters() -> None:
+    with Screener(threads=2, workers=2) as s:
+        (r,) = list(s.screen_many([IMAGES / "astronaut.jpg"]))
+        assert r.ok and s._pool == []
+        assert list(s.screen_many([])) == []
+        assert len(list(s.screen_many([IMAGES / "coffee.jpg"] * 3))) == 3 and len(s._pool) == 2

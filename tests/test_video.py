@@ -7,6 +7,7 @@ age estimation run for real.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import struct
@@ -367,3 +368,18 @@ def test_sampling_plans() -> None:
     assert plan_fill([0.0], 6.0, 2.0, 10) == [1.5, 3.0, 4.5]
     assert plan_fill([0.0], 6.0, 2.0, 1) == [3.0]
     assert plan_fill([0.0, 1.0, 2.0], 3.0, 2.0, 10) == []
+
+
+def test_decoded_frames_are_freed_as_the_clip_is_screened(screener: Screener) -> None:
+    """No decoded frame outlives its screening in a reference cycle (reading every frame's
+    side data once kept each 1080p frame alive until the garbage collector ran)."""
+    data = clip(timeline(4 * FPS, lambda i: True), gop=2)  # 20 keyframes
+    gc.collect()
+    gc.disable()
+    try:
+        r = screener.screen(data)
+        alive = sum(isinstance(o, av.VideoFrame) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert r.ok and r.media.frames_screened == 20
+    assert alive <= 1, f"{alive} decoded frames kept alive"
