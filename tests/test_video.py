@@ -226,7 +226,14 @@ def test_quicktime_file_without_ftyp_is_a_video(screener: Screener) -> None:
 
 @pytest.mark.parametrize(
     ("fmt", "codec"),
-    [("matroska", CODEC), ("webm", "libvpx-vp9"), ("mov", CODEC)],
+    [
+        ("matroska", CODEC),
+        ("webm", "libvpx-vp9"),
+        ("webm", "libvpx"),  # VP8
+        ("mov", CODEC),
+        ("mp4", "libx265"),  # HEVC, what iPhones record
+        ("mp4", "libsvtav1"),  # AV1
+    ],
 )
 def test_other_containers_and_codecs_are_sampled_the_same_way(
     screener: Screener, fmt: str, codec: str
@@ -264,6 +271,33 @@ def audio_only() -> bytes:
             out.mux(s.encode(frame))
         out.mux(s.encode())
     return buf.getvalue()
+
+
+def test_audio_track_is_ignored(screener: Screener) -> None:
+    """A phone clip has sound first in its file (stream 0); the video is screened the same."""
+    frames = timeline(2 * FPS, lambda i: True)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        a = out.add_stream("aac", rate=44100)
+        v = out.add_stream(CODEC, rate=FPS)
+        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        v.codec_context.gop_size = FPS
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+        sound.sample_rate = 44100
+        for i in range(2 * 44100 // 1024):
+            sound.pts = i * 1024
+            out.mux(a.encode(sound))
+        for i, rgb in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            picture.pts = i
+            out.mux(v.encode(picture))
+        out.mux(a.encode())
+        out.mux(v.encode())
+    with_sound = screener.screen(buf.getvalue())
+    silent = screener.screen(clip(frames))
+    assert with_sound.ok, with_sound.error
+    assert with_sound.media.frames_screened == silent.media.frames_screened == 2
+    assert len(with_sound.faces) == len(silent.faces) == 1
 
 
 def absurd_duration() -> bytes:
