@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
-from PIL import Image
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from edge_screen import SamplingOptions, Screener, ScreenerOptions, VideoLimits
+from edge_screen.bench.clip import ClipSpec, make_clip
 from edge_screen.frames import working_size
 from edge_screen.video import VideoClip
 
@@ -37,53 +36,16 @@ NAIVE_EVERY = FPS  # the naive loop screens one frame a second: as many frames a
 _MEDIANS: dict[str, float] = {}
 
 
-def _encode_phone_clip(path: Path) -> None:
-    src = Path(__file__).resolve().parents[1] / "tests" / "data" / "images"
-    bg = Image.open(src / "coffee.jpg").convert("RGB").resize((W * 3 // 2, H * 3 // 2))
-    bg.paste(Image.open(src / "astronaut.jpg").convert("RGB").resize((900, 900)), (1200, 300))
-    ycc = np.asarray(bg.convert("YCbCr"))
-    y, cb, cr = ycc[..., 0], ycc[::2, ::2, 1], ycc[::2, ::2, 2]
-    rng = np.random.default_rng(0)
-    noise = rng.normal(0, 6, (H + 64, W + 64)).astype(np.int16)  # cropped at a random offset
-    tmp = path.with_suffix(".part")
-    with av.open(str(tmp), "w", format="mp4") as out:
-        s = out.add_stream("libx264", rate=FPS)
-        s.width, s.height, s.pix_fmt, s.bit_rate = W, H, "yuv420p", BITRATE
-        s.codec_context.gop_size = FPS
-        s.codec_context.options = {
-            "profile": "high",
-            "preset": "veryfast",
-            "keyint_min": str(FPS),
-            "sc_threshold": "0",
-            "maxrate": "20M",
-            "bufsize": "34M",
-        }
-        for i in range(FPS * SECONDS):
-            x, t = (i // 2) % (W // 2), (i // 4) % (H // 2)  # a slow pan
-            ox, oy = rng.integers(0, 64, 2)
-            luma = y[t : t + H, x : x + W] + noise[oy : oy + H, ox : ox + W]
-            planes = [
-                np.clip(luma, 0, 255).astype(np.uint8),
-                cb[t // 2 : t // 2 + H // 2, x // 2 : x // 2 + W // 2].reshape(H // 4, W),
-                cr[t // 2 : t // 2 + H // 2, x // 2 : x // 2 + W // 2].reshape(H // 4, W),
-            ]
-            frame = av.VideoFrame.from_ndarray(np.concatenate(planes), format="yuv420p")
-            frame.pts = i
-            out.mux(s.encode(frame))
-        out.mux(s.encode())
-    os.replace(tmp, path)
-
-
 @pytest.fixture(scope="session")
 def phone_clip() -> Path:
-    if "libx264" not in av.codecs_available:
+    spec = ClipSpec(SECONDS, FPS, W, H, BITRATE)
+    if spec.codec != "libx264":
         pytest.skip("this PyAV wheel has no H.264 encoder")
-    key = f"{W}x{H}@{FPS}-{SECONDS}s-{BITRATE}-high-gop{FPS}-noise6-av{av.__version__}"
     cache = Path(tempfile.gettempdir()) / "edge-screen-bench"
     cache.mkdir(exist_ok=True)
-    path = cache / f"phone-{hashlib.sha256(key.encode()).hexdigest()[:12]}.mp4"
+    path = cache / f"phone-{hashlib.sha256(spec.key.encode()).hexdigest()[:12]}.mp4"
     if not path.exists():
-        _encode_phone_clip(path)
+        make_clip(path, spec)
     return path
 
 

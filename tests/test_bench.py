@@ -54,6 +54,18 @@ def test_quick_report_has_the_keys_qa_compares(quick: tuple[int, dict[str, Any],
         assert peer["images_per_s"] is not None or peer["note"]
 
 
+def test_quick_report_screens_a_generated_phone_clip(
+    quick: tuple[int, dict[str, Any], str],
+) -> None:
+    _, report, stdout = quick
+    v = report["end_to_end"]["video"]
+    assert v["clip"]["seconds"] == bench.QUICK.video_seconds and v["clip"]["height"] == 1080
+    assert v["frames_screened"] == v["clip"]["seconds"], "a keyframe a second, each screened"
+    assert v["frames_decoded"] == v["frames_screened"] and v["faces"] >= 1
+    assert v["screen_s"]["median"] > 0 and v["fraction_of_duration"] > 0
+    assert "video 5 s 1920x1080" in stdout
+
+
 def test_report_says_where_and_with_what_it_ran(quick: tuple[int, dict[str, Any], str]) -> None:
     _, report, _ = quick
     device, config = report["device"], report["config"]

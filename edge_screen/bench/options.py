@@ -26,9 +26,12 @@ class Plan:
     peer_rounds: int = 2
     rss_images: int = 200
     cold_runs: int = 3
+    video_seconds: int = 10  # the generated 1080p clip (a keyframe a second)
+    video_rounds: int = 3
 
 
-QUICK = Plan(images=3, reps=12, budget_s=1.0, rounds=4, peer_rounds=1, rss_images=20, cold_runs=1)
+QUICK = Plan(images=3, reps=12, budget_s=1.0, rounds=4, peer_rounds=1, rss_images=20, cold_runs=1,
+             video_seconds=5, video_rounds=1)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, metavar="N", help="generated photos (default 5, quick 3)")
     p.add_argument("--megapixels", type=float, metavar="MP", help="their size (default 12)")
     p.add_argument("--no-peers", action="store_true", help="skip the reference pipelines")
+    p.add_argument("--no-video", action="store_true", help="skip the video clip")
     p.add_argument("--min-face", type=float, metavar="F",
                    help="smallest face looked for, fraction of the short side (default "
                         f"{ScreenerOptions.min_face}; 0: one detector pass, no tiles)")

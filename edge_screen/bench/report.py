@@ -33,6 +33,13 @@ def table(r: dict[str, Any]) -> str:
               f"pipeline at {e['ratio_to_limit']:.2f}x of it",
               "  invokes per image " + ", ".join(
                   f"{k} {v:g}" for k, v in e.get("invokes_per_image", {}).items())]
+    if (v := e.get("video")) is not None:
+        c = v["clip"]
+        lines.append(f"  video {c['seconds']} s {c['width']}x{c['height']} {c['codec']}: "
+                     f"{v['screen_s']['median']:.2f} s per clip (IQR {v['screen_s']['iqr']:.2f}, "
+                     f"n={v['screen_s']['n']}), {v['cpu_s']['median']:.2f} s CPU, "
+                     f"{v['fraction_of_duration']:.3f} of its duration, "
+                     f"{v['frames_screened']} frames, {v['faces']} faces")
     for name, p in e["peers"].items():
         lines.append(f"  peer {name}: " + (p.get("note") or f"{p['images_per_s']:.2f} images/s, "
                      f"ours {p['ours_ratio']:.1f}x {json.dumps(p.get('agreement', {}))}"))
