@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 
 import numpy as np
@@ -25,60 +23,25 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from .aggregate import Aggregator
-from .animation import open_animation
 from .backends import get_backend
 from .bundle import Bundle
-from .decode import DecodedImage, ImageLimits, decode_image, reduce_factor
+from .decode import reduce_factor
 from .errors import BundleError, CorruptMedia, EdgeScreenError, MediaError, ModelError
 from .faces import TileScan
-from .frames import Clip, Frame, SamplingOptions, VideoLimits, check_deadline
+from .frames import Clip, Frame, check_deadline
 from .infer import Model
 from .landmarks import ShapePredictor
 from .manifest import ModelSpec, Variant
+from .options import ScreenerOptions
 from .policy import Policy
-from .probe import probe
+from .prepare import Prepared, prepare
 from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
 from .signals import Landmarker, SignalExtractor
-from .source import MediaInput, describe, read_source
-from .video import VideoClip, hash_input, peek
+from .source import MediaInput
 
 log = logging.getLogger("edge_screen")
 
-
-@dataclass(frozen=True)
-class ScreenerOptions:
-    """Everything a ``Screener`` can be told; the defaults suit a phone or a Pi."""
-
-    bundle: str | Path | None = None  # None: the bundle shipped in the package
-    policy: str | Path | Policy | None = None  # None: the default policy
-    backend: str = "auto"  # "litert", "tflite-runtime" or "auto"
-    threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
-    # screen_many screens this many items at once, each worker with its own interpreters of
-    # threads // workers threads: on 2 cores, 2 x 1 thread beats 1 x 2 (decode and the small
-    # models' invokes do not parallelise inside one item). 1: one item at a time, next decoded.
-    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
-    variants: Mapping[str, str] = field(default_factory=dict)  # model id -> variant name
-    max_bytes: int = 64 * 1024 * 1024
-    image_limits: ImageLimits = field(default_factory=ImageLimits)
-    working_min_side: int = 512  # decode no larger than this short side (faces need detail)
-    max_faces: int = 20  # faces age-estimated per frame, most confident first (group photos)
-    face_threshold: float | None = None  # None: the manifest's threshold
-    # Look for faces down to this fraction of the short side: when one detector pass cannot see
-    # them, overlapping tiles are scanned too (about +40 ms on a 12 MP photo here, see
-    # firmware_tools/face_recall.py). 0: one pass only, faster, misses small faces.
-    min_face: float = 0.05
-    sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
-    video_limits: VideoLimits = field(default_factory=VideoLimits)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    name: str
-    sha256: str | None
-    image: DecodedImage | None
-    error: MediaError | None
-    decode_ms: float
-    clip: Clip | None = None  # a video or animation, opened; its frames are decoded in _finish
+__all__ = ["Screener", "ScreenerOptions"]
 
 
 @dataclass
@@ -166,7 +129,7 @@ class Screener:
 
         Never raises for bad media. Videos are best given as a path: they are streamed from it.
         """
-        return self._finish(self._prepare(media), time.perf_counter())
+        return self._finish(prepare(media, self.options), time.perf_counter())
 
     def screen_many(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
         """Screen many inputs; reports come in input order.
@@ -194,7 +157,7 @@ class Screener:
         def job(media: MediaInput) -> ScreeningReport:
             worker = free.get()  # as many jobs run as there are workers: never blocks long
             try:
-                prepared = self._prepare(media)
+                prepared = prepare(media, self.options)
                 return self._finish(prepared, time.perf_counter(), worker)
             finally:
                 free.put(worker)
@@ -212,54 +175,20 @@ class Screener:
         """One item at a time on this Screener's interpreters, the next decoded meanwhile."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-screen-decode") as pool:
             it = iter(items)
-            pending: Future[_Prepared] | None = None
+            pending: Future[Prepared] | None = None
             first = next(it, None)
             if first is not None:
-                pending = pool.submit(self._prepare, first)
+                pending = pool.submit(prepare, first, self.options)
             while pending is not None:
                 start = time.perf_counter()
                 prepared = pending.result()
                 nxt = next(it, None)
-                pending = pool.submit(self._prepare, nxt) if nxt is not None else None
+                pending = pool.submit(prepare, nxt, self.options) if nxt is not None else None
                 yield self._finish(prepared, start)
 
     # --- stages --------------------------------------------------------------------------
 
-    def _prepare(self, media: MediaInput) -> _Prepared:
-        """Read, sniff and decode (a photo) or open (a video): what can run ahead of inference.
-
-        A video given as a path, bytes or a seekable file is streamed, not read into memory.
-        """
-        t = time.perf_counter()
-        name, sha = describe(media), None
-        opts = self.options
-
-        def ms() -> float:
-            return (time.perf_counter() - t) * 1e3
-
-        try:
-            head = peek(media)
-            if head is not None and (found := probe(head)).kind == "video":
-                video = bytes(media) if isinstance(media, bytearray | memoryview) else media
-                sha = hash_input(video, opts.video_limits.max_bytes)
-                limits, side = opts.video_limits, opts.working_min_side
-                clip: Clip = VideoClip(video, found.format, limits, side)
-                return _Prepared(name, sha, None, None, ms(), clip)
-            src = read_source(media, opts.max_bytes)
-            sha = src.sha256
-            found = probe(src.data[:64])
-            if found.kind == "video":  # from a stream that could not be rewound
-                clip = VideoClip(src.data, found.format, opts.video_limits, opts.working_min_side)
-                return _Prepared(name, sha, None, None, ms(), clip)
-            anim = open_animation(src.data, found.format, opts.video_limits, opts.working_min_side)
-            if anim is not None:
-                return _Prepared(name, sha, None, None, ms(), anim)
-            img = decode_image(src.data, found, opts.image_limits, opts.working_min_side)
-            return _Prepared(name, sha, img, None, ms())
-        except MediaError as exc:
-            return _Prepared(name, sha, None, exc, ms())
-
-    def _finish(self, p: _Prepared, start: float, worker: _Worker | None = None) -> ScreeningReport:
+    def _finish(self, p: Prepared, start: float, worker: _Worker | None = None) -> ScreeningReport:
         """Models, policy and report for one prepared item, on ``worker``'s interpreters (this
         Screener's own by default)."""
         extractor, lock = (
@@ -304,7 +233,7 @@ class Screener:
         )
 
     def _failed(
-        self, p: _Prepared, code: str, message: str, timing: dict[str, float], start: float
+        self, p: Prepared, code: str, message: str, timing: dict[str, float], start: float
     ) -> ScreeningReport:
         decision = self.policy.unscreened(code)
         timing["total"] = p.decode_ms + (time.perf_counter() - start) * 1e3
@@ -325,7 +254,7 @@ class Screener:
 
     def _screen_clip(
         self,
-        p: _Prepared,
+        p: Prepared,
         clip: Clip,
         timing: dict[str, float],
         start: float,
