@@ -28,8 +28,11 @@ _ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, Typ
 class AnimationClip:
     """An opened animation: header checked, frames composited in order, sampled ones screened."""
 
-    def __init__(self, im: Image.Image, fmt: str, count: int, min_side: int) -> None:
+    def __init__(
+        self, im: Image.Image, fmt: str, count: int, limits: VideoLimits, min_side: int
+    ) -> None:
         self._im, self._fmt, self._count, self._min_side = im, fmt, count, min_side
+        self._limits = limits
         self.frames_decoded = 0
         self._duration: float | None = None
 
@@ -48,16 +51,29 @@ class AnimationClip:
         try:
             for i in range(self._count):
                 check_deadline(deadline)
-                self._im.seek(i)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    self._im.seek(i)
+                self._check_size()  # a later frame may declare another size than the first
                 self.frames_decoded += 1
                 if i in picked:
                     yield Frame(self._rgb(), t_ms, keyframe=True)
                 delay = self._im.info.get("duration")
                 ok = isinstance(delay, int | float) and delay >= _MIN_DELAY_MS
                 t_ms += float(delay) if ok else _DEFAULT_DELAY_MS  # type: ignore[arg-type]
+        except Image.DecompressionBombError as exc:
+            raise MediaTooLarge(f"{self._fmt} animation frame {i}: {exc}") from exc
         except _ERRORS as exc:
             raise CorruptMedia(f"damaged {self._fmt} animation: {exc}") from exc
         self._duration = t_ms / 1e3
+
+    def _check_size(self) -> None:
+        w, h = self._im.size
+        if w * h > self._limits.max_pixels or max(w, h) > self._limits.max_side:
+            raise MediaTooLarge(
+                f"{self._fmt} frame of {w}x{h}, over the limit of {self._limits.max_pixels} "
+                f"pixels / {self._limits.max_side} per side"
+            )
 
     def _rgb(self) -> np.ndarray:
         rgb = to_rgb(self._im)
@@ -97,4 +113,4 @@ def open_animation(
     if count > limits.max_frames:
         im.close()
         raise MediaTooLarge(f"{fmt} animation has {count} frames, over the limit")
-    return AnimationClip(im, fmt, count, min_side)
+    return AnimationClip(im, fmt, count, limits, min_side)

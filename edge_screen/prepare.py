@@ -4,17 +4,20 @@ inference (``Screener.screen_many``), and never raises for bad media: the error 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from .animation import open_animation
 from .decode import DecodedImage, decode_image
-from .errors import MediaError
+from .errors import EdgeScreenError, MediaError
 from .frames import Clip
 from .options import ScreenerOptions
 from .probe import probe
 from .source import MediaInput, describe, read_source
 from .video import VideoClip, hash_input, peek
+
+log = logging.getLogger("edge_screen")
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class Prepared:
     name: str
     sha256: str | None
     image: DecodedImage | None
-    error: MediaError | None
+    error: EdgeScreenError | None  # a MediaError, or an internal one (a bug, logged)
     decode_ms: float
     clip: Clip | None = None  # a video or animation, opened; its frames decode with the models
 
@@ -61,3 +64,6 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
         return Prepared(name, sha, img, None, ms())
     except MediaError as exc:
         return Prepared(name, sha, None, exc, ms())
+    except Exception as exc:  # a bug must not take the caller down: report it, log it
+        log.exception("internal error while preparing %s", name)
+        return Prepared(name, sha, None, EdgeScreenError(f"{type(exc).__name__}: {exc}"), ms())

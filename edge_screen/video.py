@@ -130,6 +130,8 @@ class VideoClip:
         if not self._c.streams.video:
             raise UnsupportedMedia(f"{self._fmt} file has no video stream")
         s = self._s = self._c.streams.video[0]
+        if s.codec_context is None:  # a codec this FFmpeg build cannot decode
+            raise UnsupportedMedia(f"{self._fmt} video in a codec no decoder here reads")
         s.codec_context.skip_frame = "NONKEY"
         w, h = s.codec_context.width, s.codec_context.height
         check_dimensions(self._fmt, w, h, limits.max_pixels, limits.max_side)
