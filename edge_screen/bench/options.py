@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")
     p.add_argument("--backend", default="auto", choices=["auto", "litert", "tflite-runtime"])
     p.add_argument("--threads", type=int, metavar="N", help="interpreter threads per model")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="photos screen_many screens at once (default: min(2, cores))")
     p.add_argument("--variant", action="append", default=[], metavar="MODEL=VARIANT",
                    help="use this variant of a model (repeatable)")
     p.add_argument("--images", type=int, metavar="N", help="generated photos (default 5, quick 3)")
@@ -64,6 +66,7 @@ def screener_options(args: argparse.Namespace) -> ScreenerOptions:
     variants = dict(v.split("=", 1) for v in args.variant)
     opts = ScreenerOptions(bundle=args.bundle, backend=args.backend, variants=variants)
     opts = replace(opts, min_face=args.min_face) if args.min_face is not None else opts
+    opts = replace(opts, workers=args.workers) if args.workers else opts
     return replace(opts, threads=args.threads) if args.threads else opts
 
 
@@ -72,4 +75,5 @@ def forward_args(args: argparse.Namespace) -> list[str]:
     out = ["--backend", args.backend, *(f"--variant={v}" for v in args.variant)]
     out += ["--bundle", args.bundle] if args.bundle else []
     out += ["--min-face", str(args.min_face)] if args.min_face is not None else []
+    out += ["--workers", str(args.workers)] if args.workers else []
     return out + (["--threads", str(args.threads)] if args.threads else [])

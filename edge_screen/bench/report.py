@@ -18,7 +18,8 @@ def table(r: dict[str, Any]) -> str:
     d, c, e = r["device"], r["config"], r["end_to_end"]
     lines = [f"device   {d['device_model'] or d['cpu']} ({d['machine']}, {d['cpu_count']} CPUs), "
              f"{d['os']}, {d['python']}, load avg {d['load_average']}",
-             f"config   {c['backend']} {c['threads']} threads, bundle {c['bundle_version']}, "
+             f"config   {c['backend']} {c['threads']} threads, {c.get('workers', 1)} workers, "
+             f"min_face {c.get('min_face')}, bundle {c['bundle_version']}, "
              f"{c['inputs']['count']} x {c['inputs']['megapixels']} MP JPEG, {r['mode']}"]
     lines += [_fmt(k, v) for k, v in r["load"].items() if isinstance(v, dict)]
     lines += [_fmt(f"decode {k}", v) for k, v in r["stages"]["decode"].items()]
