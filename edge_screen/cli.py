@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")
     scan.add_argument("--policy", metavar="FILE", help="policy TOML (default: the shipped one)")
     scan.add_argument("--threads", type=int, metavar="N", help="interpreter threads per model")
+    scan.add_argument("--workers", type=int, metavar="N", help="inputs screened at once")
     scan.add_argument("--backend", default="auto", choices=["auto", "litert", "tflite-runtime"])
     scan.add_argument("--fail-on", choices=VERDICTS[1:], help="exit 3 if any verdict reaches this")
     return parser
@@ -79,11 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "policy": args.policy,
         "backend": args.backend,
     }
-    if args.threads is not None:
-        if args.threads < 1:
-            print("edge-screen: --threads must be at least 1", file=sys.stderr)
-            return 2
-        kwargs["threads"] = args.threads
+    for name in ("threads", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                print(f"edge-screen: --{name} must be at least 1", file=sys.stderr)
+                return 2
+            kwargs[name] = value
     try:
         screener = Screener(ScreenerOptions(**kwargs))  # type: ignore[arg-type]
     except EdgeScreenError as exc:

@@ -52,6 +52,17 @@ def test_scan_json_prints_one_line_per_file_in_sorted_order(
     assert status == 1, "some inputs could not be screened"
 
 
+def test_scan_with_one_worker_prints_the_same_reports(
+    mixed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["scan", "--json", str(mixed)])
+    two = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    main(["scan", "--json", "--workers", "1", str(mixed)])
+    one = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in one] == [r["path"] for r in two]
+    assert [r["verdict"] for r in one] == [r["verdict"] for r in two]
+
+
 def test_scan_exit_zero_when_every_input_screened(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(IMAGES / "astronaut.jpg"), str(IMAGES / "coffee.jpg")]) == 0
     out = capsys.readouterr().out
@@ -80,6 +91,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
         main(["scan"])
     assert exc.value.code == 2
     assert main(["scan", "--threads", "0", str(IMAGES / "coffee.jpg")]) == 2
+    assert main(["scan", "--workers", "0", str(IMAGES / "coffee.jpg")]) == 2
     assert main(["scan", "--bundle", str(tmp_path), str(IMAGES / "coffee.jpg")]) == 2
 
 
