@@ -37,13 +37,17 @@ def _table(b: flatbuffers.Builder, fields: list[tuple[int, str, int]]) -> int:
     return b.EndObject()
 
 
-def tiny_classifier(size: int, weights: np.ndarray, bias: np.ndarray) -> bytes:
-    """A [1,size,size,3] float32 -> [1,n] float32 model: ``weights @ mean_rgb + bias``."""
+def tiny_classifier(
+    size: int, weights: np.ndarray, bias: np.ndarray, layout: str = "NHWC"
+) -> bytes:
+    """A [1,size,size,3] (or NCHW [1,3,size,size]) float32 -> [1,n] float32 model:
+    ``weights @ mean_channels + bias``."""
+    nchw = layout == "NCHW"
     n = weights.shape[0]
     b = flatbuffers.Builder(1024)
     blobs = [
         b"",
-        np.array([1, 2], np.int32).tobytes(),
+        np.array([2, 3] if nchw else [1, 2], np.int32).tobytes(),
         weights.astype(np.float32).tobytes(),
         bias.astype(np.float32).tobytes(),
     ]
@@ -57,7 +61,7 @@ def tiny_classifier(size: int, weights: np.ndarray, bias: np.ndarray) -> bytes:
             buffers.append(_table(b, [(0, "offset", data)]))
     # tensors: 0 input, 1 axes, 2 mean, 3 weights, 4 bias, 5 output
     specs = [
-        ([1, size, size, 3], FLOAT32, 0),
+        ([1, 3, size, size] if nchw else [1, size, size, 3], FLOAT32, 0),
         ([2], INT32, 1),
         ([1, 3], FLOAT32, 0),
         ([n, 3], FLOAT32, 2),
