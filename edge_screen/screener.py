@@ -340,7 +340,9 @@ class Screener:
         """Live mode (MediaPipe's video running mode): one upright RGB frame of the caller's own
         camera or stream; returns the running verdict over every frame of ``stream`` so far.
 
-        Timestamps must increase within a stream; ``end_stream`` forgets a stream's state.
+        Timestamps must increase within a stream; ``end_stream`` forgets a stream's state. The
+        small-face tiles are spread over the stream's frames as for a video (``faces.TileScan``):
+        all on its first frame, then ``sampling.tiles_per_frame`` in turn.
         """
         if self._closed:
             raise EdgeScreenError("this Screener is closed; create a new one")
