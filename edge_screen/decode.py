@@ -8,6 +8,7 @@ formats are box-reduced by an integer factor right after decoding.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -85,6 +86,12 @@ _TRANSPOSE = {
 }
 
 
+# What Pillow and its plug-ins raise on damaged data (the AVIF and HEIF decoders raise
+# RuntimeError: "Decoding of color planes failed", found by fuzzing).
+_DECODE_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, SyntaxError, EOFError)
+_DECODE_ERRORS += (IndexError, KeyError, TypeError, RuntimeError, struct.error)
+
+
 def reduce_factor(width: int, height: int, min_side: int) -> int:
     return max(1, min(width, height) // min_side)
 
@@ -96,6 +103,7 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data" & co.
             im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
             width, height = im.size
             check_dimensions(found.format, width, height, limits.max_pixels, limits.max_side)
@@ -119,7 +127,7 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
         raise MediaTooLarge(str(exc)) from exc
     except UnidentifiedImageError as exc:
         raise CorruptMedia(f"not a readable {found.format} image") from exc
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
+    except _DECODE_ERRORS as exc:
         raise CorruptMedia(f"damaged {found.format} data: {exc}") from exc
     except MemoryError as exc:
         raise MediaTooLarge(f"{found.format} image needs more memory than is available") from exc

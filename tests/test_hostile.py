@@ -131,3 +131,25 @@ def test_video_in_a_codec_nothing_here_decodes_is_unsupported(screener: Screener
     mp4 = clip([f[::3, ::3].copy() for f in timeline(3, lambda i: True)])
     r = screener.screen(mp4.replace(b"avc1", b"zzzz"))
     assert r.error is not None and r.error.code == "unsupported" and r.verdict == "hold"
+
+
+def test_avif_with_damaged_picture_data_is_corrupt(screener: Screener) -> None:
+    """Fuzzing found it: Pillow's AVIF decoder raises RuntimeError ("Decoding of color planes
+    failed") on damaged AV1 data, which was reported as an internal error."""
+    from PIL import features
+
+    if not (features.check("avif") or _has("pillow_heif")):
+        pytest.skip("no AVIF encoder here: pip install '.[heif]'")
+    if not features.check("avif"):
+        __import__("pillow_heif").register_heif_opener()
+    data = bytearray(encode(astronaut().resize((160, 120)), "AVIF"))
+    at = data.find(b"mdat")
+    data[at + 20 : at + 400] = bytes(380)
+    r = screener.screen(bytes(data))
+    assert r.error is not None and r.error.code == "corrupt" and r.verdict == "hold", r.error
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
