@@ -9,14 +9,13 @@ is not an animation: ``open_animation`` returns None and the photo path decodes 
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Generator
 
 import numpy as np
 from PIL import Image
 
 from .decode import reduce_factor, to_rgb
-from .errors import CorruptMedia, MediaTooLarge
+from .errors import CorruptMedia, MediaError, MediaTooLarge
 from .frames import ClipInfo, Frame, SamplingOptions, VideoLimits, check_deadline, pick_evenly
 
 ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
@@ -51,9 +50,7 @@ class AnimationClip:
         try:
             for i in range(self._count):
                 check_deadline(deadline)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    self._im.seek(i)
+                self._im.seek(i)
                 self._check_size()  # a later frame may declare another size than the first
                 self.frames_decoded += 1
                 if i in picked:
@@ -61,6 +58,8 @@ class AnimationClip:
                 delay = self._im.info.get("duration")
                 ok = isinstance(delay, int | float) and delay >= _MIN_DELAY_MS
                 t_ms += float(delay) if ok else _DEFAULT_DELAY_MS  # type: ignore[arg-type]
+        except MediaError:  # too large, out of time: already typed (and ValueError/OSError)
+            raise
         except Image.DecompressionBombError as exc:
             raise MediaTooLarge(f"{self._fmt} animation frame {i}: {exc}") from exc
         except _ERRORS as exc:
@@ -90,20 +89,18 @@ def open_animation(
     if fmt not in ANIMATED_FORMATS:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[fmt])
-            if not getattr(im, "is_animated", False):
-                im.close()
-                return None
-            w, h = im.size
-            if w * h > limits.max_pixels or max(w, h) > limits.max_side:
-                im.close()
-                raise MediaTooLarge(
-                    f"{fmt} header declares {w}x{h} frames, over the limit of "
-                    f"{limits.max_pixels} pixels / {limits.max_side} per side"
-                )
-            count = int(getattr(im, "n_frames", 1))
+        im = Image.open(io.BytesIO(data), formats=[fmt])
+        if not getattr(im, "is_animated", False):
+            im.close()
+            return None
+        w, h = im.size
+        if w * h > limits.max_pixels or max(w, h) > limits.max_side:
+            im.close()
+            raise MediaTooLarge(
+                f"{fmt} header declares {w}x{h} frames, over the limit of "
+                f"{limits.max_pixels} pixels / {limits.max_side} per side"
+            )
+        count = int(getattr(im, "n_frames", 1))
     except MediaTooLarge:
         raise
     except Image.DecompressionBombError as exc:

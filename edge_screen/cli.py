@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(argv[1:])
     args = _parser().parse_args(argv)
+    # The shell user reads verdicts, not Pillow's remarks on a hostile file (corrupt EXIF, a
+    # huge header): those are in the report's error. The library itself leaves filters alone.
+    warnings.filterwarnings("ignore", module=r"PIL\.")
     kwargs: dict[str, object] = {
         "bundle": args.bundle,
         "policy": args.policy,

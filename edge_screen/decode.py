@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,26 +100,26 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
     if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
         _heif_opener()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data" & co.
-            im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
-            width, height = im.size
-            check_dimensions(found.format, width, height, limits.max_pixels, limits.max_side)
-            if found.format == "JPEG":
-                scale = min(width, height) / max(min_side, 1)
-                if scale >= 2:
-                    im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
-            im.load()
-            orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-            rgb_im = to_rgb(im)
-            factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
-            if factor > 1:
-                rgb_im = rgb_im.reduce(factor)
-            method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-            if method is not None:
-                rgb_im = rgb_im.transpose(method)
-            rgb = np.asarray(rgb_im, dtype=np.uint8)
+        # No warning filters here: warnings.catch_warnings is not thread-safe, and screen_many
+        # decodes on several threads. Pillow warns on hostile input (huge or corrupt EXIF);
+        # the host decides what to show (the CLI hides Pillow's warnings).
+        im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
+        width, height = im.size
+        check_dimensions(found.format, width, height, limits.max_pixels, limits.max_side)
+        if found.format == "JPEG":
+            scale = min(width, height) / max(min_side, 1)
+            if scale >= 2:
+                im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+        im.load()
+        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+        rgb_im = to_rgb(im)
+        factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
+        if factor > 1:
+            rgb_im = rgb_im.reduce(factor)
+        method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+        if method is not None:
+            rgb_im = rgb_im.transpose(method)
+        rgb = np.asarray(rgb_im, dtype=np.uint8)
     except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
         raise
     except Image.DecompressionBombError as exc:

@@ -186,9 +186,10 @@ def _overlaps(det: Detection, kept: list[Detection], iou: float) -> bool:
 class TileScan:
     """Spreads the tiles over the frames of one clip or stream, where consecutive frames show
     mostly the same scene: every tile on the first frame, then ``per_frame`` tiles in turn, plus
-    every tile that found a face on the frame before (so a small face, once seen, stays
-    followed and aged). A small face that only tiles find is sure to be seen once it has been
-    in view for ceil(tiles / per_frame) screened frames; a whole-frame-sized one on every frame.
+    every tile that found a face the whole-frame pass did not on the frame before (so a small
+    face, once seen, stays followed and aged). A small face that only tiles find is sure to be
+    seen once it has been in view for ceil(tiles / per_frame) screened frames; a
+    whole-frame-sized one on every frame.
     """
 
     per_frame: int
@@ -256,7 +257,7 @@ def detect(
         if scale > 1.0:
             size = (max(1, round(width / scale)), max(1, round(height / scale)))
             small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
-        hot = set()
+        hot: set[int] = set()
         for i in scan.pick(len(regions)) if scan else range(len(regions)):
             found = [
                 d
@@ -264,7 +265,8 @@ def detect(
                 if not _cut(d, regions[i], width, height)
             ]
             parts += found
-            hot |= {i} if found else set()
+            if any(not _overlaps(d, whole, out.nms_iou) for d in found):
+                hot.add(i)  # a face only tiles see: follow it (the whole pass has the others)
         if scan:
             scan.found(hot)
     if not parts:

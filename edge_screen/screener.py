@@ -119,16 +119,23 @@ class Screener:
         self.close()
 
     def close(self) -> None:
-        """Release the interpreters; screening afterwards raises ``EdgeScreenError``."""
-        self._closed = True
-        self._extractor = SignalExtractor([])
-        self._pool = []
+        """Release the interpreters; screening afterwards raises ``EdgeScreenError``. A frame
+        or item already running finishes on the interpreters it started with."""
+        with self._lock:  # screen_frame checks _closed under it, so no frame runs no models
+            self._closed = True
+            self._extractor = SignalExtractor([])
+            self._pool = []
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EdgeScreenError("this Screener is closed; create a new one")
 
     def screen(self, media: MediaInput) -> ScreeningReport:
         """Screen one photo, video or animation (path, bytes or binary file).
 
         Never raises for bad media. Videos are best given as a path: they are streamed from it.
         """
+        self._check_open()
         return self._finish(prepare(media, self.options), time.perf_counter())
 
     def screen_many(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
@@ -137,15 +144,16 @@ class Screener:
         ``options.workers`` items are screened at once (one decodes while another runs the
         models); with one worker the next item is decoded while the models run on this one.
         """
+        self._check_open()
         workers = max(1, self.options.workers)
         it = iter(items)
         head = list(itertools.islice(it, 2))
         if len(head) < 2:  # one input (a scan of one video): no worker interpreters to create
             yield from (self.screen(m) for m in head)
             return
-        items = itertools.chain(head, it)
+        inputs = itertools.chain(head, it)
         if workers == 1:
-            yield from self._screen_one_by_one(items)
+            yield from self._screen_one_by_one(inputs)
             return
         if not self._pool:
             threads = max(1, self.options.threads // workers)
@@ -164,12 +172,16 @@ class Screener:
 
         with ThreadPoolExecutor(workers, thread_name_prefix="edge-screen-worker") as pool:
             window: deque[Future[ScreeningReport]] = deque()
-            for item in items:  # at most workers + 1 items in flight: memory stays bounded
-                window.append(pool.submit(job, item))
-                if len(window) > workers:
+            try:
+                for item in inputs:  # at most workers + 1 items in flight: bounded memory
+                    window.append(pool.submit(job, item))
+                    if len(window) > workers:
+                        yield window.popleft().result()
+                while window:
                     yield window.popleft().result()
-            while window:
-                yield window.popleft().result()
+            finally:  # the caller stopped early: drop what has not started
+                for f in window:
+                    f.cancel()
 
     def _screen_one_by_one(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
         """One item at a time on this Screener's interpreters, the next decoded meanwhile."""
@@ -179,12 +191,18 @@ class Screener:
             first = next(it, None)
             if first is not None:
                 pending = pool.submit(prepare, first, self.options)
-            while pending is not None:
-                start = time.perf_counter()
-                prepared = pending.result()
-                nxt = next(it, None)
-                pending = pool.submit(prepare, nxt, self.options) if nxt is not None else None
-                yield self._finish(prepared, start)
+            try:
+                while pending is not None:
+                    start = time.perf_counter()
+                    prepared = pending.result()
+                    nxt = next(it, None)
+                    pending = pool.submit(prepare, nxt, self.options) if nxt is not None else None
+                    yield self._finish(prepared, start)
+            finally:  # the caller stopped early: close a video opened ahead
+                if pending is not None and not pending.cancel():
+                    ahead = pending.result()
+                    if ahead.clip is not None:
+                        ahead.clip.close()
 
     # --- stages --------------------------------------------------------------------------
 
@@ -197,7 +215,7 @@ class Screener:
         if self._closed:
             if p.clip is not None:
                 p.clip.close()
-            raise EdgeScreenError("this Screener is closed; create a new one")
+            self._check_open()
         timing = {"decode": p.decode_ms}
         if p.clip is not None:
             try:
@@ -344,8 +362,7 @@ class Screener:
         small-face tiles are spread over the stream's frames as for a video (``faces.TileScan``):
         all on its first frame, then ``sampling.tiles_per_frame`` in turn.
         """
-        if self._closed:
-            raise EdgeScreenError("this Screener is closed; create a new one")
+        self._check_open()
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3:
             raise ValueError("screen_frame takes an HxWx3 uint8 RGB array")
         if rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
@@ -356,6 +373,7 @@ class Screener:
         small = np.asarray(Image.fromarray(rgb).reduce(factor)) if factor > 1 else rgb
         decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
         with self._lock:
+            self._check_open()  # again, under the lock close() takes
             live = self._streams.get(stream)
             if live is None:
                 sampling = self.options.sampling

@@ -10,6 +10,7 @@ screener's tests run on that backend.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,19 @@ def setup(venv: Path | None = None, requirements: Path = REQUIREMENTS) -> Path:
     pip = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
     subprocess.run([*pip, "-q", "-r", str(requirements)], check=True)
     return venv
+
+
+def setup_optional(venv: Path, requirements: Path) -> Path:
+    """``setup``, for a venv the project can do without (tflite-runtime has wheels for Python
+    <= 3.11 only): on failure the half-made venv is removed and ``VenvMissing`` says why."""
+    try:
+        return setup(venv, requirements)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise VenvMissing(
+            f"could not install {requirements.name} for Python {sys.version_info[0]}."
+            f"{sys.version_info[1]} ({exc}); what needs it is skipped"
+        ) from exc
 
 
 def run_module(module: str, args: list[str], cwd: Path, log: Path) -> None:

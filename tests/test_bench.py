@@ -147,7 +147,9 @@ def test_stat_is_median_and_interquartile_range() -> None:
     assert (st["median"], st["q1"], st["q3"], st["n"]) == (3.0, 2.0, 4.0, 5)
 
 
-@pytest.mark.parametrize("argv", [["--threads", "0"], ["--variant", "open_nsfw"]])
+@pytest.mark.parametrize(
+    "argv", [["--threads", "0"], ["--workers", "0"], ["--variant", "open_nsfw"]]
+)
 def test_bad_options_exit_2(argv: list[str]) -> None:
     assert bench.run(argv) == 2
 

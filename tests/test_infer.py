@@ -35,6 +35,8 @@ def test_pixels_are_normalised_in_place_as_the_manifest_says(layout: str, color:
     for _ in range(3):  # the buffer is reused: each call must overwrite all of it
         pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
         in_place = model.run_pixels(pixels)[0].reshape(-1)
+        filled = model._interp.get_tensor(model._input["index"])
+        np.testing.assert_array_equal(filled, normalise(pixels, model.input))  # every element
         reference = model.run(normalise(pixels, model.input))[0].reshape(-1)
         channels = pixels[..., ::-1] if color == "BGR" else pixels
         by_hand = (channels.astype(np.float64).mean((0, 1)) - MEAN) / STD

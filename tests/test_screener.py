@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -242,10 +244,52 @@ def test_screening_is_deterministic(screener: Screener) -> None:
 
 
 def test_a_closed_screener_refuses_to_screen() -> None:
-    s = Screener(threads=1)
+    s = Screener(threads=1, workers=2)
     s.close()
     with pytest.raises(EdgeScreenError, match="closed"):
         s.screen(IMAGES / "coffee.jpg")
+    with pytest.raises(EdgeScreenError, match="closed"):
+        next(s.screen_many([IMAGES / "coffee.jpg"] * 3))
+    assert s._pool == [], "no worker interpreters loaded for a closed Screener"
+    with pytest.raises(EdgeScreenError, match="closed"):
+        s.screen_frame(np.zeros((8, 8, 3), np.uint8), 0.0)
+
+
+def test_closing_while_a_frame_waits_never_lets_it_through_unscreened() -> None:
+    """A frame that passed the closed-check and waits for the interpreters while close() runs
+    is either screened by the models or refused, never an empty 'allow' from released
+    interpreters (close() used to swap them without the lock)."""
+    s = Screener(threads=1)
+    frame = np.asarray(Image.open(IMAGES / "astronaut.jpg").convert("RGB"))
+    result: list[object] = []
+
+    def feed() -> None:
+        try:
+            result.append(s.screen_frame(frame, 0.0))
+        except EdgeScreenError:
+            result.append("refused")
+
+    s._lock.acquire()  # the interpreters are busy: the frame will wait for them
+    feeder = threading.Thread(target=feed)
+    closer = threading.Thread(target=s.close)
+    feeder.start()
+    time.sleep(0.2)
+    closer.start()
+    time.sleep(0.2)
+    s._lock.release()
+    feeder.join()
+    closer.join()
+    (r,) = result
+    assert r == "refused" or (r.faces and r.signals["sexual"] is not None), r  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stopping_screen_many_early_returns_promptly(workers: int) -> None:
+    with Screener(threads=2, workers=workers) as s:
+        items = iter([IMAGES / "coffee.jpg"] * 50)
+        first = next(s.screen_many(items))
+        assert first.ok
+    assert len(list(items)) >= 40, "the rest was not screened behind the caller's back"
 
 
 def test_screen_many_of_one_input_loads_no_worker_interpreters() -> None:

@@ -255,6 +255,28 @@ def test_animations_are_screened_frame_by_frame(screener: Screener, fmt: str) ->
     assert len(r.faces) == 1 and r.faces[0].timestamp_ms == pytest.approx(1000)
 
 
+def test_animation_limits_and_time_budget_keep_their_error_codes() -> None:
+    """A later frame over the frame limit is too_large, a spent budget a timeout: both used to
+    come out as 'corrupt' (they are ValueError / OSError too)."""
+    frames = [Image.fromarray(f) for f in timeline(4, lambda i: True)]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    h, w = timeline(1, lambda i: True)[0].shape[:2]
+    with Screener(threads=1, video_limits=VideoLimits(max_pixels=w * h)) as s:
+        assert s.screen(gif).ok  # the limit is the frames' own size: allowed
+    from test_hostile import _gif_image_descriptors
+
+    grown = bytearray(gif)  # the second frame claims 3000x3000 px: the canvas grows on seek
+    at = _gif_image_descriptors(gif)[1]
+    grown[at + 5 : at + 9] = (3000).to_bytes(2, "little") * 2
+    with Screener(threads=1, video_limits=VideoLimits(max_pixels=w * h * 4)) as s:
+        r = s.screen(bytes(grown))
+        assert r.error is not None and r.error.code == "too_large", r.error
+        assert "frame of 3000x3000" in r.error.message
+    with Screener(threads=1, sampling=SamplingOptions(time_budget_s=0.0)) as s:
+        r = s.screen(gif)
+        assert r.error is not None and r.error.code == "timeout", r.error
+
+
 def test_still_gif_is_screened_as_a_photo(screener: Screener) -> None:
     r = screener.screen(encode(Image.fromarray(scene(True)), "GIF"))
     assert r.ok and r.media.kind == "image" and len(r.faces) == 1

@@ -74,8 +74,10 @@ def run(argv: Sequence[str]) -> int:
     """``edge-screen bench``: 0 done, 1 a measurement failed, 2 usage or bundle error,
     3 regressions under --compare."""
     args = parser().parse_args(argv)
-    if (args.threads is not None and args.threads < 1) or any("=" not in v for v in args.variant):
-        print("edge-screen bench: --threads must be >= 1, --variant MODEL=VARIANT", file=sys.stderr)
+    counts = (args.threads, args.workers)
+    if any(n is not None and n < 1 for n in counts) or any("=" not in v for v in args.variant):
+        print("edge-screen bench: --threads and --workers must be >= 1, --variant MODEL=VARIANT",
+              file=sys.stderr)
         return 2
     plan = QUICK if args.quick else Plan()
     plan = replace(plan, images=args.images or plan.images,

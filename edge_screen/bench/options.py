@@ -55,8 +55,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-face", type=float, metavar="F",
                    help="smallest face looked for, fraction of the short side (default "
                         f"{ScreenerOptions.min_face}; 0: one detector pass, no tiles)")
-    p.add_argument("--max-faces", type=int, default=ScreenerOptions.max_faces,
-                   help=argparse.SUPPRESS)
     p.add_argument("--child-dir", help=argparse.SUPPRESS)
     p.add_argument("--child-count", type=int, default=0, help=argparse.SUPPRESS)
     return p
@@ -66,8 +64,8 @@ def screener_options(args: argparse.Namespace) -> ScreenerOptions:
     variants = dict(v.split("=", 1) for v in args.variant)
     opts = ScreenerOptions(bundle=args.bundle, backend=args.backend, variants=variants)
     opts = replace(opts, min_face=args.min_face) if args.min_face is not None else opts
-    opts = replace(opts, workers=args.workers) if args.workers else opts
-    return replace(opts, threads=args.threads) if args.threads else opts
+    opts = replace(opts, workers=args.workers) if args.workers is not None else opts
+    return replace(opts, threads=args.threads) if args.threads is not None else opts
 
 
 def forward_args(args: argparse.Namespace) -> list[str]:
@@ -75,5 +73,5 @@ def forward_args(args: argparse.Namespace) -> list[str]:
     out = ["--backend", args.backend, *(f"--variant={v}" for v in args.variant)]
     out += ["--bundle", args.bundle] if args.bundle else []
     out += ["--min-face", str(args.min_face)] if args.min_face is not None else []
-    out += ["--workers", str(args.workers)] if args.workers else []
-    return out + (["--threads", str(args.threads)] if args.threads else [])
+    out += ["--workers", str(args.workers)] if args.workers is not None else []
+    return out + (["--threads", str(args.threads)] if args.threads is not None else [])
