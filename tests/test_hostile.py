@@ -12,6 +12,9 @@ from PIL import Image
 from edge_screen import Screener
 from edge_screen.report import ERROR_CODES
 
+# Pillow warns about what it meets in these files (corrupt EXIF, truncated reads): expected.
+pytestmark = pytest.mark.filterwarnings("ignore:::PIL")
+
 SEEDS = range(40)
 VIDEO_SEEDS = range(15)
 
@@ -44,7 +47,20 @@ def _mutants(data: bytes, seed: int) -> list[bytes]:
 @pytest.fixture(scope="module")
 def originals() -> dict[str, bytes]:
     small = astronaut().resize((160, 120))
-    return {fmt: encode(small, fmt) for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")}
+    out = {fmt: encode(small, fmt) for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")}
+    exif = small.getexif()
+    exif[0x0112] = 6  # rotated: the EXIF parser runs too
+    out |= {
+        "JPEG-progressive-exif": encode(small, "JPEG", progressive=True, exif=exif),
+        "JPEG-CMYK": encode(small.convert("CMYK"), "JPEG"),
+        "PNG-16bit": encode(small.convert("I;16"), "PNG"),
+        "TIFF-lzw": encode(small, "TIFF", compression="tiff_lzw"),
+    }
+    from PIL import features
+
+    if features.check("avif"):  # Pillow's own AV1 decoder: fuzzing found its RuntimeError
+        out["AVIF"] = encode(small, "AVIF")
+    return out
 
 
 @pytest.fixture(scope="module")
