@@ -298,3 +298,23 @@ def test_screen_many_of_one_input_loads_no_worker_interpreters() -> None:
         assert r.ok and s._pool == []
         assert list(s.screen_many([])) == []
         assert len(list(s.screen_many([IMAGES / "coffee.jpg"] * 3))) == 3 and len(s._pool) == 2
+
+
+def test_one_screener_shared_by_threads_gives_each_the_same_answers() -> None:
+    """The documented promise: a Screener is safe to share (its own interpreters behind a lock,
+    screen_many's workers behind theirs), and sharing changes no answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = [IMAGES / n for n in ("astronaut.jpg", "coffee.jpg", "grace_hopper.jpg")]
+    with Screener(threads=2, workers=2) as s:
+        alone = {str(i): s.screen(i) for i in items}
+        with ThreadPoolExecutor(4) as pool:
+            singles = [pool.submit(s.screen, i) for i in items * 3]
+            streams = [pool.submit(lambda: list(s.screen_many(items * 2))) for _ in range(2)]
+            got = [f.result() for f in singles] + [r for f in streams for r in f.result()]
+    assert len(got) == 9 + 12
+    for r in got:
+        want = alone[r.path]
+        assert r.verdict == want.verdict and len(r.faces) == len(want.faces), r.path
+        for k, v in want.signals.items():
+            assert v is None or r.signals[k] == pytest.approx(v, abs=1e-3), (r.path, k)
