@@ -6,6 +6,7 @@ pipeline never sees int8. An interpreter is not thread-safe: one ``Model`` per t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ class Model:
         self.input = spec.input
         self.variant = variant
         self.backend = backend.name
-        self.invocations = 0  # how often run() was called: what the bench's limit counts
+        self.invocations = 0  # how often the model ran: what the bench's limit counts
         try:
             self._interp = backend.load(content, threads)
             self._interp.allocate_tensors()
@@ -71,7 +72,6 @@ class Model:
             raise ModelError(
                 f"{spec.id}: input shape {list(self._input['shape'])}, manifest says {want}"
             )
-
         self._in_place = np.dtype(self._input["dtype"]) == np.float32
         self._mean = np.asarray(self.input.mean, np.float32)
         self._std = np.asarray(self.input.std, np.float32)
@@ -84,13 +84,23 @@ class Model:
         """
         if not self._in_place:
             return self.run(preprocess.normalise(pixels, self.input))
+        return self._invoke(self._fill, pixels)
+
+    def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """Invoke on one float input; outputs in the interpreter's order, dequantised."""
+        return self._invoke(self._set, x)
+
+    def _invoke(self, feed: Callable[[Any], None], x: Any) -> list[NDArray[np.float32]]:
         self.invocations += 1
         try:
-            self._fill(pixels)
+            feed(x)
             self._interp.invoke()
             return [_dequantise(self._interp.get_tensor(d["index"]), d) for d in self._outputs]
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.spec.id}: inference failed: {exc}") from exc
+
+    def _set(self, x: NDArray[np.float32]) -> None:
+        self._interp.set_tensor(self._input["index"], _quantise(x, self._input))
 
     def _fill(self, pixels: NDArray[np.uint8]) -> None:
         """Normalise into the input tensor; the view must be gone before ``invoke``."""
@@ -101,13 +111,3 @@ class Model:
             src, mean, std = src.transpose(2, 0, 1), mean[:, None, None], std[:, None, None]
         np.subtract(src, mean, out=view)
         np.divide(view, std, out=view)
-
-    def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
-        """Invoke on one float input; outputs in the interpreter's order, dequantised."""
-        self.invocations += 1
-        try:
-            self._interp.set_tensor(self._input["index"], _quantise(x, self._input))
-            self._interp.invoke()
-            return [_dequantise(self._interp.get_tensor(d["index"]), d) for d in self._outputs]
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.spec.id}: inference failed: {exc}") from exc
