@@ -155,13 +155,14 @@ class VideoClip:
         sar = s.sample_aspect_ratio
         self._sar = float(sar) if sar and 0.1 < sar < 10 else 1.0
         self._size = (round(w * self._sar), h)
-        self._transposed = False  # known once a frame is decoded: FFmpeg puts it on frames
+        # (transpose, mirror x, mirror y), known once a frame is decoded: FFmpeg puts the
+        # display matrix on frames
         self._orientation: tuple[bool, bool, bool] | None = None
 
     @property
     def info(self) -> ClipInfo:
         w, h = self._size
-        if self._transposed:
+        if self._orientation is not None and self._orientation[0]:
             w, h = h, w
         return ClipInfo("video", self._fmt, w, h, self._duration, self._fps)
 
@@ -272,7 +273,6 @@ class VideoClip:
         if self._orientation is None:  # a track's display matrix: read once, from its first frame
             self._orientation = _orientation(f)
         transpose, mirror_x, mirror_y = self._orientation
-        self._transposed = transpose
         tw, th = working_size(f.width * self._sar, f.height, self._min_side)
         rgb: NDArray[np.uint8] = np.asarray(f.reformat(tw, th, "rgb24").to_ndarray(), np.uint8)
         if transpose:
