@@ -284,7 +284,7 @@ def test_closing_while_a_frame_waits_never_lets_it_through_unscreened() -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_stopping_screen_many_early_returns_promptly(workers: int) -> None:
+def test_stopping_screen_many_early_leaves_the_rest_unscreened(workers: int) -> None:
     with Screener(threads=2, workers=workers) as s:
         items = iter([IMAGES / "coffee.jpg"] * 50)
         first = next(s.screen_many(items))
