@@ -1,9 +1,17 @@
-"""Turn signals into ``allow | review | hold`` with human-readable reasons, from a TOML file."""
+"""Turn signals into ``allow | review | hold`` with human-readable reasons, from a TOML file.
+
+The child-safety invariants hold in code, not only in the shipped file: a policy may tighten the
+child-safety rule (lower thresholds) but never loosen it or make it anything but ``hold``, the
+unscreenable are never allowed, and a non-finite signal raises the verdict instead of matching
+nothing. A policy that breaks them is a ``PolicyError`` naming its line.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -13,6 +21,19 @@ from .errors import PolicyError
 
 Verdict = Literal["allow", "review", "hold"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "review", "hold")
+# The child-safety rule's loosest allowed thresholds: the shipped ones. Lower screens more.
+CHILD_SAFETY_LIMITS: Mapping[str, float] = {"minor": 0.5, "sexual": 0.2}
+CHILD_SAFETY_VERDICT: Verdict = "hold"
+_KEYS = {
+    "": {"unscreenable", "child_safety", "rules"},
+    "child_safety": {"minor", "sexual", "verdict", "reason", "screen_without"},
+    "rules": {"verdict", "when", "reason"},
+}
+
+
+def worse(a: Verdict, b: Verdict) -> Verdict:
+    """The more severe of two verdicts."""
+    return max(a, b, key=VERDICTS.index)
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,31 @@ class Decision:
     reasons: tuple[str, ...]
 
 
+class _Locator:
+    """Line numbers of tables and keys in the policy text, so an error names the line to fix.
+    Keys written another way (inline tables, dotted keys) fall back to the file name."""
+
+    def __init__(self, text: str, where: str) -> None:
+        self.where = where
+        self._lines: list[tuple[str, int, bool, str]] = []  # table, [[rules]] index, header?
+        table, index = "", -1
+        for line in text.splitlines():
+            head = line.strip()
+            if head.startswith("[["):
+                table, index = head.strip("[] "), index + 1
+            elif head.startswith("["):
+                table = head.strip("[] ")
+            self._lines.append((table, index, head.startswith("["), head))
+
+    def __call__(self, table: str, key: str | None = None, index: int = -1) -> str:
+        for n, (t, i, header, line) in enumerate(self._lines, 1):
+            if t != table or (index >= 0 and i != index):
+                continue
+            if (key is None and header) or (key is not None and re.match(rf"{key}\s*=", line)):
+                return f"{self.where}:{n}"
+        return self.where
+
+
 def _verdict(value: Any, where: str) -> Verdict:
     if value not in VERDICTS:
         raise PolicyError(f"{where}: {value!r} is not one of {', '.join(VERDICTS)}")
@@ -38,9 +84,16 @@ def _verdict(value: Any, where: str) -> Verdict:
 
 
 def _threshold(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 <= value <= 1:
         raise PolicyError(f"{where}: expected a number between 0 and 1, got {value!r}")
     return float(value)
+
+
+def _known_keys(data: Mapping[str, Any], table: str, at: str) -> None:
+    unknown = sorted(set(data) - _KEYS[table])
+    if unknown:
+        raise PolicyError(f"{at}: unknown key {unknown[0]!r} (expected {sorted(_KEYS[table])})")
 
 
 @dataclass(frozen=True)
@@ -48,6 +101,21 @@ class Policy:
     rules: tuple[Rule, ...]
     child_safety: Rule
     unscreenable: Verdict
+    # Child-safety signals the policy explicitly accepts a bundle without (see ``requires``).
+    screen_without: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        """The invariants again for a ``Policy`` built in code rather than from a file."""
+        cs = self.child_safety
+        if cs.verdict != CHILD_SAFETY_VERDICT or set(cs.when) != set(CHILD_SAFETY_LIMITS):
+            raise PolicyError("the child-safety rule must hold on both 'minor' and 'sexual'")
+        for name, limit in CHILD_SAFETY_LIMITS.items():
+            if not cs.when[name] <= limit:  # also refuses NaN
+                raise PolicyError(f"child_safety.{name} = {cs.when[name]:g} is over {limit:g}")
+        if self.unscreenable not in VERDICTS[1:]:
+            raise PolicyError(f"unscreenable cannot be {self.unscreenable!r}")
+        if not self.screen_without <= set(CHILD_SAFETY_LIMITS):
+            raise PolicyError(f"screen_without names no child-safety signal: {self.screen_without}")
 
     @classmethod
     def default(cls) -> Policy:
@@ -59,7 +127,7 @@ class Policy:
         try:
             text = Path(path).read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"cannot read policy {path}: {exc}") from exc
+            raise PolicyError(f"cannot read policy {path}: {exc.strerror or exc}") from exc
         return cls.from_toml(text, str(path))
 
     @classmethod
@@ -68,47 +136,104 @@ class Policy:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(f"{where}: not valid TOML ({exc})") from exc
-        rules = []
-        for i, r in enumerate(data.get("rules", [])):
-            at = f"{where}: rules[{i}]"
-            when = r.get("when")
-            if not isinstance(when, dict) or not when:
-                raise PolicyError(f"{at}.when: expected a table of signal = threshold")
-            rules.append(
-                Rule(
-                    _verdict(r.get("verdict"), f"{at}.verdict"),
-                    {str(k): _threshold(v, f"{at}.when.{k}") for k, v in when.items()},
-                    str(r.get("reason") or ", ".join(f"{k} >= {v}" for k, v in when.items())),
-                )
-            )
+        at = _Locator(text, where)
+        _known_keys(data, "", where)
+        raw_rules = data.get("rules", [])
+        if not isinstance(raw_rules, list):
+            raise PolicyError(f"{at('', 'rules')}: rules must be an array of tables ([[rules]])")
+        rules = tuple(_rule(r, i, at) for i, r in enumerate(raw_rules))
         cs = data.get("child_safety")
         if not isinstance(cs, dict):
             raise PolicyError(f"{where}: a [child_safety] table is required")
-        verdict = _verdict(cs.get("verdict", "hold"), f"{where}: child_safety.verdict")
-        if verdict == "allow":
-            raise PolicyError(f"{where}: child_safety.verdict cannot be 'allow'")
-        child = Rule(
-            verdict,
-            {
-                "minor": _threshold(cs.get("minor"), f"{where}: child_safety.minor"),
-                "sexual": _threshold(cs.get("sexual"), f"{where}: child_safety.sexual"),
-            },
-            str(cs.get("reason", "likely minor together with a sexual-content signal")),
+        _known_keys(cs, "child_safety", at("child_safety"))
+        verdict = _verdict(cs.get("verdict", "hold"), at("child_safety", "verdict"))
+        if verdict != CHILD_SAFETY_VERDICT:
+            raise PolicyError(
+                f"{at('child_safety', 'verdict')}: child_safety.verdict cannot be {verdict!r}: "
+                f"a policy may only tighten the child-safety rule, whose verdict is "
+                f"{CHILD_SAFETY_VERDICT!r}"
+            )
+        when = {}
+        for name, limit in CHILD_SAFETY_LIMITS.items():
+            line = at("child_safety", name)
+            value = _threshold(cs.get(name), f"{line}: child_safety.{name}")
+            if value > limit:
+                raise PolicyError(
+                    f"{line}: child_safety.{name} = {value:g} loosens the child-safety rule; "
+                    f"a policy may only tighten it (<= {limit:g})"
+                )
+            when[name] = value
+        without = cs.get("screen_without", [])
+        if not isinstance(without, list) or not set(without) <= set(CHILD_SAFETY_LIMITS):
+            raise PolicyError(
+                f"{at('child_safety', 'screen_without')}: child_safety.screen_without lists "
+                f"child-safety signals ({', '.join(CHILD_SAFETY_LIMITS)}), got {without!r}"
+            )
+        reason = str(cs.get("reason", "likely minor together with a sexual-content signal"))
+        unscreenable = _verdict(data.get("unscreenable", "hold"), at("", "unscreenable"))
+        if unscreenable == "allow":
+            raise PolicyError(
+                f"{at('', 'unscreenable')}: unscreenable cannot be 'allow': what was not "
+                "screened is never allowed"
+            )
+        child = Rule(verdict, when, reason)
+        return cls(rules, child, unscreenable, frozenset(without))
+
+    def requires(self, available: Set[str]) -> tuple[str, ...]:
+        """Child-safety signals a bundle producing ``available`` lacks and the policy did not
+        explicitly accept (``screen_without``): the screener refuses such a bundle."""
+        return tuple(
+            s for s in CHILD_SAFETY_LIMITS if s not in available and s not in self.screen_without
         )
-        unscreenable = _verdict(data.get("unscreenable", "hold"), f"{where}: unscreenable")
-        return cls(tuple(rules), child, unscreenable)
+
+    def unused(self, available: Set[str]) -> tuple[str, ...]:
+        """Rules (by reason) that can never match because no model produces a signal they name;
+        the screener reports them instead of letting them lie dead."""
+        rules = (self.child_safety, *self.rules)
+        return tuple(r.reason for r in rules if not set(r.when) <= available)
 
     def decide(self, signals: Mapping[str, float | None]) -> Decision:
-        """The most severe matching verdict and the reasons of every matching rule."""
+        """The most severe matching verdict and the reasons of every matching rule.
+
+        A non-finite signal matches nothing and so could lower the verdict: it gets the
+        unscreenable verdict instead (fail closed), with a reason naming it.
+        """
+        broken = [k for k, v in signals.items() if v is not None and not math.isfinite(v)]
         matched = [r for r in (self.child_safety, *self.rules) if r.matches(signals)]
-        if not matched:
-            return Decision("allow", ())
-        worst = max(matched, key=lambda r: VERDICTS.index(r.verdict))
-        reasons = tuple(
+        reasons = [
             f"{r.reason} ({', '.join(f'{k} {signals[k]:.2f} >= {t:g}' for k, t in r.when.items())})"
             for r in matched
-        )
-        return Decision(worst.verdict, reasons)
+        ]
+        verdict: Verdict = "allow"
+        for r in matched:
+            verdict = worse(verdict, r.verdict)
+        if broken:
+            verdict = worse(verdict, self.unscreenable)
+            reasons += [f"signal {k} is not a number: treated as unscreened" for k in broken]
+        return Decision(verdict, tuple(reasons))
 
-    def unscreened(self, code: str) -> Decision:
-        return Decision(self.unscreenable, (f"could not be screened: {code}",))
+    def unscreened(self, code: str, screened: Decision | None = None) -> Decision:
+        """The unscreenable verdict, or worse: what ``screened`` frames already earned."""
+        verdict: Verdict = self.unscreenable
+        reasons: tuple[str, ...] = ()
+        if screened is not None:
+            verdict, reasons = worse(verdict, screened.verdict), screened.reasons
+        return Decision(verdict, (*reasons, f"could not be screened: {code}"))
+
+
+def _rule(r: Any, i: int, at: _Locator) -> Rule:
+    line = at("rules", None, i)
+    if not isinstance(r, dict):
+        raise PolicyError(f"{line}: rules[{i}] must be a table")
+    _known_keys(r, "rules", f"{line}: rules[{i}]")
+    when = r.get("when")
+    if not isinstance(when, dict) or not when:
+        raise PolicyError(f"{line}: rules[{i}].when: expected a table of signal = threshold")
+    return Rule(
+        _verdict(r.get("verdict"), f"{at('rules', 'verdict', i)}: rules[{i}].verdict"),
+        {
+            str(k): _threshold(v, f"{at('rules', 'when', i)}: rules[{i}].when.{k}")
+            for k, v in when.items()
+        },
+        str(r.get("reason") or ", ".join(f"{k} >= {v}" for k, v in when.items())),
+    )

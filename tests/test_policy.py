@@ -78,3 +78,100 @@ def test_policy_file_from_disk(tmp_path) -> None:
     assert p.decide({"sexual": 0.15, "minor": 0.45}).verdict == "hold"
     with pytest.raises(PolicyError):
         Policy.load(tmp_path / "missing.toml")
+
+
+# --- invariants in code (issue 9, finding 2 and 4) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "match"),
+    [
+        ("[child_safety]\nminor = 1.0\nsexual = 1.0\n", 2, "loosens the child-safety rule"),
+        ("[child_safety]\nminor = 0.5\nsexual = 0.21\n", 3, "loosens the child-safety rule"),
+        ('unscreenable = "allow"\n[child_safety]\nminor = 0.5\nsexual = 0.2\n', 1, "never allowed"),
+        ('[child_safety]\nminor = 0.5\nsexual = 0.2\nverdict = "review"\n', 4, "only tighten"),
+        ('[child_safety]\nminor = 0.5\nsexual = 0.2\nverdict = "allow"\n', 4, "cannot be 'allow'"),
+        (
+            "[child_safety]\nminor = 0.5\nsexual = 0.2\nscreen_without = ['violence']\n",
+            4,
+            "screen_without",
+        ),
+        (
+            "[child_safety]\nminor = 0.5\nsexual = 0.2\n[[rules]]\nverdict = 'hold'\nwhen = {a = 1}\n"
+            "[[rules]]\nverdict = 'block'\nwhen = {a = 1}\n",
+            8,
+            "'block' is not one of",
+        ),
+    ],
+)
+def test_a_policy_that_loosens_child_safety_is_refused_naming_the_line(
+    text: str, line: int, match: str
+) -> None:
+    """Finding 2: `[child_safety] minor = 1.0, sexual = 1.0` and `unscreenable = "allow"` were
+    accepted and switched the rule off."""
+    with pytest.raises(PolicyError, match=match) as err:
+        Policy.from_toml(text, "strict.toml")
+    assert f"strict.toml:{line}:" in str(err.value)
+
+
+def test_the_shipped_policy_sits_exactly_at_the_limits_the_code_enforces(policy: Policy) -> None:
+    from edge_screen.policy import CHILD_SAFETY_LIMITS
+
+    assert dict(policy.child_safety.when) == dict(CHILD_SAFETY_LIMITS)
+    assert policy.child_safety.verdict == "hold" and policy.unscreenable == "hold"
+
+
+def test_a_tighter_child_safety_rule_is_accepted() -> None:
+    p = Policy.from_toml("[child_safety]\nminor = 0.3\nsexual = 0.05\n")
+    assert p.decide({"sexual": 0.06, "minor": 0.31}).verdict == "hold"
+
+
+@pytest.mark.parametrize(
+    "typo",
+    ["[child-safety]\nminor = 0.5\n", "[child_safety]\nminor = 0.5\nsexual = 0.2\nsexaul = 0.9\n"],
+)
+def test_unknown_keys_are_refused_not_ignored(typo: str) -> None:
+    with pytest.raises(PolicyError, match="unknown key"):
+        Policy.from_toml(typo)
+
+
+def test_a_policy_built_in_code_obeys_the_same_invariants(policy: Policy) -> None:
+    from dataclasses import replace
+
+    from edge_screen.policy import Rule
+
+    with pytest.raises(PolicyError):
+        replace(policy, unscreenable="allow")
+    with pytest.raises(PolicyError):
+        replace(policy, child_safety=Rule("hold", {"minor": 1.0, "sexual": 1.0}, "off"))
+    with pytest.raises(PolicyError):
+        replace(policy, child_safety=Rule("allow", {"minor": 0.5, "sexual": 0.2}, "off"))
+    with pytest.raises(PolicyError):
+        replace(policy, child_safety=Rule("hold", {"minor": float("nan"), "sexual": 0.2}, "x"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_signal_raises_the_verdict(policy: Policy, bad: float) -> None:
+    """Finding 4: a NaN sexual score with a minor at 0.9 was `allow`."""
+    d = policy.decide({"sexual": bad, "minor": 0.9, "violence": None})
+    assert d.verdict == "hold"
+    assert any("not a number" in r for r in d.reasons)
+
+
+def test_unscreened_after_screened_frames_keeps_the_worse_verdict(policy: Policy) -> None:
+    found = policy.decide({"sexual": 0.9, "minor": 0.1})
+    review_policy = Policy.from_toml(
+        'unscreenable = "review"\n[child_safety]\nminor = 0.5\nsexual = 0.2\n'
+    )
+    d = review_policy.unscreened("corrupt", review_policy.decide({"sexual": 0.3, "minor": 0.7}))
+    assert d.verdict == "hold" and d.reasons[-1] == "could not be screened: corrupt"
+    assert policy.unscreened("timeout", found).reasons[0].startswith("sexual content likely")
+
+
+def test_rules_on_signals_no_model_produces_are_reported(policy: Policy) -> None:
+    assert policy.unused({"sexual", "minor"}) == ("possible violent or gory content",)
+    assert policy.requires({"minor"}) == ("sexual",)
+    lenient = Policy.from_toml(
+        "[child_safety]\nminor = 0.5\nsexual = 0.2\nscreen_without = ['sexual']\n"
+    )
+    assert lenient.requires({"minor"}) == ()
