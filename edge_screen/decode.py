@@ -3,12 +3,17 @@
 Limits are checked from the header before any pixel is decoded; JPEGs are decoded in draft
 mode (DCT scaling) at the smallest scale that keeps the short side at ``min_side``; other
 formats are box-reduced by an integer factor right after decoding.
+
+A working image smaller than its original carries a ``Detail``: the undecoded bytes, from which
+a region (a small face, for its age chip) is decoded again at a finer scale only when asked.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,14 +32,119 @@ class ImageLimits:
     max_side: int = 30_000
 
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A region of the upright original at some scale: patch pixel ``(i, j)`` covers original
+    ``x0 + j * scale .. x0 + (j + 1) * scale`` (and likewise in y)."""
+
+    rgb: NDArray[np.uint8]
+    x0: float
+    y0: float
+    scale: float  # original pixels per patch pixel
+
+    def to_patch(
+        self, x: NDArray[np.float32], y: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Original coordinates (continuous, as boxes are) to this patch's."""
+        return (x - self.x0) / self.scale, (y - self.y0) / self.scale
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Pixels of the original finer than the working image, decoded again on demand.
+
+    Holds the encoded bytes (the ones the working image came from: no copy, at most the input
+    size limit), never decoded pixels. ``patches`` decodes once per call at the coarsest scale
+    that is fine enough (JPEG: a DCT scale of 1/8..1; other formats: full size) and keeps only
+    the regions asked for, so its peak is one decode of the image at that scale (<= 4 bytes a
+    pixel of ``ImageLimits.max_pixels``, what a PNG of that size costs the first decode anyway).
+    """
+
+    data: bytes
+    found: Probe
+    limits: ImageLimits
+    width: int  # upright original
+    height: int
+    working_scale: float  # original pixels per working pixel
+
+    def finest_scale(self, wanted: float) -> float:
+        """The scale (original px per px) ``patches`` gives for a request of ``wanted``."""
+        if self.found.format != "JPEG":
+            return 1.0
+        return float(next((d for d in (8, 4, 2) if d <= wanted), 1))
+
+    def patches(self, boxes: Sequence[Box], wanted: float) -> list[Patch]:
+        """Each of ``boxes`` (upright original pixels, clipped to the image) at no more than
+        ``wanted`` original pixels per patch pixel where the original has them."""
+        try:
+            im, orientation = _open(self.data, self.found, self.limits)
+            d = int(self.finest_scale(wanted))
+            if d > 1:
+                im.draft("RGB", (max(1, im.width // d), max(1, im.height // d)))
+            im.load()
+            im = to_rgb(im)
+            swapped = orientation in (5, 6, 7, 8)
+            up_w, up_h = (im.height, im.width) if swapped else (im.width, im.height)
+            sx, sy = self.width / up_w, self.height / up_h
+            method = _TRANSPOSE.get(orientation)
+            out = []
+            for x0, y0, x1, y1 in boxes:
+                # The region in upright decoded pixels, then where it lies before the transpose,
+                # so only the region is transposed and copied out.
+                px0, py0 = max(0, math.floor(x0 / sx)), max(0, math.floor(y0 / sy))
+                px1, py1 = min(up_w, math.ceil(x1 / sx)), min(up_h, math.ceil(y1 / sy))
+                if px1 <= px0 or py1 <= py0:
+                    out.append(Patch(np.zeros((0, 0, 3), np.uint8), x0, y0, sx))
+                    continue
+                crop = im.crop(_stored_box((px0, py0, px1, py1), up_w, up_h, orientation))
+                if method is not None:
+                    crop = crop.transpose(method)
+                rgb = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8))
+                out.append(Patch(rgb, px0 * sx, py0 * sy, sx))
+            return out
+        except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
+            raise
+        except _DECODE_ERRORS as exc:  # it decoded once: damage here is in data it skipped
+            raise CorruptMedia(f"damaged {self.found.format} data: {exc}") from exc
+        except MemoryError as exc:
+            raise MediaTooLarge(f"{self.found.format} image needs more memory") from exc
+
+
+def _stored_box(
+    box: tuple[int, int, int, int], up_w: int, up_h: int, orientation: int
+) -> tuple[int, int, int, int]:
+    """Where an upright-pixel box lies in the image as stored (before the EXIF transpose)."""
+    x0, y0, x1, y1 = box
+    if orientation == 2:  # mirrored left-right
+        return up_w - x1, y0, up_w - x0, y1
+    if orientation == 3:
+        return up_w - x1, up_h - y1, up_w - x0, up_h - y0
+    if orientation == 4:
+        return x0, up_h - y1, x1, up_h - y0
+    if orientation == 5:  # transposed: upright (x, y) is stored (y, x)
+        return y0, x0, y1, x1
+    if orientation == 6:
+        return y0, up_w - x1, y1, up_w - x0
+    if orientation == 7:
+        return up_h - y1, up_w - x1, up_h - y0, up_w - x0
+    if orientation == 8:
+        return up_h - y1, x0, up_h - y0, x1
+    return box
+
+
 @dataclass(frozen=True)
 class DecodedImage:
-    """Upright RGB pixels at working size, with the original (upright) dimensions."""
+    """Upright RGB pixels at working size, with the original (upright) dimensions; ``detail``
+    when the original has finer pixels than ``rgb`` (a photo decoded smaller)."""
 
     rgb: NDArray[np.uint8]
     width: int
     height: int
     format: str
+    detail: Detail | None = None
 
 
 def _heif_opener() -> None:
@@ -97,26 +207,19 @@ def reduce_factor(width: int, height: int, min_side: int) -> int:
 
 def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> DecodedImage:
     """Decode ``data`` (already sniffed as ``found``) to upright RGB near ``min_side``."""
-    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
-        _heif_opener()
     try:
-        # No warning filters here: warnings.catch_warnings is not thread-safe, and screen_many
-        # decodes on several threads. Pillow warns on hostile input (huge or corrupt EXIF);
-        # the host decides what to show (the CLI hides Pillow's warnings).
-        im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
+        im, orientation = _open(data, found, limits)
         width, height = im.size
-        check_dimensions(found.format, width, height, limits.max_pixels, limits.max_side)
         if found.format == "JPEG":
             scale = min(width, height) / max(min_side, 1)
             if scale >= 2:
                 im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
         im.load()
-        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
         rgb_im = to_rgb(im)
         factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
         if factor > 1:
             rgb_im = rgb_im.reduce(factor)
-        method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+        method = _TRANSPOSE.get(orientation)
         if method is not None:
             rgb_im = rgb_im.transpose(method)
         rgb = np.asarray(rgb_im, dtype=np.uint8)
@@ -133,4 +236,20 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
     # The size reported is of the upright original, so boxes can be mapped back to it.
     swapped = orientation in (5, 6, 7, 8)
     full_w, full_h = (height, width) if swapped else (width, height)
-    return DecodedImage(np.ascontiguousarray(rgb), full_w, full_h, found.format)
+    detail = None
+    if rgb.shape[1] < full_w:
+        detail = Detail(data, found, limits, full_w, full_h, full_w / rgb.shape[1])
+    return DecodedImage(np.ascontiguousarray(rgb), full_w, full_h, found.format, detail)
+
+
+def _open(data: bytes, found: Probe, limits: ImageLimits) -> tuple[Image.Image, int]:
+    """The image opened lazily (header read, dimensions checked) and its EXIF orientation."""
+    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
+        _heif_opener()
+    # No warning filters here: warnings.catch_warnings is not thread-safe, and screen_many
+    # decodes on several threads. Pillow warns on hostile input (huge or corrupt EXIF);
+    # the host decides what to show (the CLI hides Pillow's warnings).
+    im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
+    check_dimensions(found.format, im.width, im.height, limits.max_pixels, limits.max_side)
+    orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+    return im, orientation if isinstance(orientation, int) and orientation in _TRANSPOSE else 1
