@@ -51,17 +51,16 @@ def phone_clip() -> Path:
 
 def naive(screener: Screener, path: Path) -> int:
     """What one writes first: decode every frame with PyAV's defaults and hand every Nth to the
-    public frame API, ``screen_frame`` (the same models and the same per-stream tile scan as the
+    public frame API, ``LiveStream.screen_frame`` (the same models and the same per-stream tile scan as the
     pipeline; scaled by the same scaler to the same size), so only the decoding differs."""
     screened = 0
-    screener.end_stream("naive")
-    with av.open(str(path)) as container:
+    with screener.stream("naive") as live, av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i % NAIVE_EVERY:
                 continue
             tw, th = working_size(frame.width, frame.height, screener.options.working_min_side)
             rgb = frame.reformat(tw, th, "rgb24").to_ndarray()
-            report = screener.screen_frame(rgb, frame.time * 1e3, stream="naive")
+            report = live.screen_frame(rgb, frame.time * 1e3)
             screened += 1
     assert report.ok and report.faces
     return screened

@@ -6,6 +6,8 @@ with Screener() as s:
     print(report.verdict, report.signals)
 """
 
+import logging
+
 from .bundle import Bundle
 from .decode import ImageLimits
 from .errors import (
@@ -27,8 +29,13 @@ from .frames import SamplingOptions, VideoLimits
 from .policy import Decision, Policy
 from .report import REPORT_SCHEMA, Evidence, Face, MediaInfo, ReportError, ScreeningReport
 from .screener import Screener, ScreenerOptions
+from .stream import LiveStream
 
 __version__ = "0.1.0"
+
+# A library leaves logging to its host: without this, Python's last-resort handler would print
+# our warnings (an internal error, a policy rule no model feeds) on the host's stderr.
+logging.getLogger("edge_screen").addHandler(logging.NullHandler())
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -42,6 +49,7 @@ __all__ = [
     "Face",
     "HashMismatch",
     "ImageLimits",
+    "LiveStream",
     "ManifestError",
     "MediaError",
     "MediaIOError",

@@ -9,9 +9,11 @@ grow, a ``hold`` verdict cannot change with more frames: ``settled`` tells the c
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
+from .errors import ModelError
 from .policy import VERDICTS, Decision, Policy
 from .report import CORE_SIGNALS, Evidence, Face
 from .signals import Signals
@@ -38,7 +40,14 @@ class Aggregator:
         return self.decision.verdict == VERDICTS[-1]
 
     def add(self, timestamp_ms: float, sig: Signals) -> Decision:
-        """Fold one frame's signals in; return the verdict over all frames so far."""
+        """Fold one frame's signals in; return the verdict over all frames so far.
+
+        A non-finite signal is a ``ModelError`` and is not folded in: NaN compares false with
+        everything, so it would stick as the worst value and hide every later frame's.
+        """
+        broken = [k for k, v in sig.scores.items() if v is not None and not math.isfinite(v)]
+        if broken:
+            raise ModelError(f"non-finite signal {', '.join(broken)} at {timestamp_ms:.0f} ms")
         self.frames += 1
         for name, value in sig.scores.items():
             prev = self.scores.get(name)

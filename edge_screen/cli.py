@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     end="",
                     file=sys.stderr,
                 )
-            line = report.to_json() if args.json else _row(report)
+            line = report.to_json(include_path=True) if args.json else _row(report)
             if progress:
                 print("\r\033[K", end="", file=sys.stderr)
             print(line, flush=True)

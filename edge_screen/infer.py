@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import preprocess
-from .backends import Backend
+from .backends import Backend, quiet_first_allocation
 from .errors import ModelError
 from .manifest import ModelSpec, Variant
 
@@ -56,7 +56,8 @@ class Model:
         self.invocations = 0  # how often the model ran: what the bench's limit counts
         try:
             self._interp = backend.load(content, threads)
-            self._interp.allocate_tensors()
+            with quiet_first_allocation(backend.name):
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"{spec.id} ({variant.file}): the interpreter rejected it: {exc}"
@@ -95,9 +96,13 @@ class Model:
         try:
             feed(x)
             self._interp.invoke()
-            return [_dequantise(self._interp.get_tensor(d["index"]), d) for d in self._outputs]
+            out = [_dequantise(self._interp.get_tensor(d["index"]), d) for d in self._outputs]
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.spec.id}: inference failed: {exc}") from exc
+        # A NaN matches no policy rule and would pass as "nothing found": fail closed here.
+        if not all(np.isfinite(o).all() for o in out):
+            raise ModelError(f"{self.spec.id} ({self.variant.name}): non-finite output")
+        return out
 
     def _set(self, x: NDArray[np.float32]) -> None:
         self._interp.set_tensor(self._input["index"], _quantise(x, self._input))

@@ -7,6 +7,7 @@ dataclasses or raises ``ManifestError`` naming the offending field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
@@ -22,6 +23,8 @@ TASKS: tuple[str, ...] = (
     "age_estimation",
     "image_classification",
 )
+# Signals the runtime computes itself: a classifier named so would overwrite them.
+RESERVED_SIGNALS = frozenset({"minor"})
 Resize = Literal["letterbox", "stretch", "align_face"]
 RESIZES: tuple[str, ...] = ("letterbox", "stretch", "align_face")
 
@@ -284,7 +287,15 @@ def _output(task: str, d: Mapping[str, Any], where: str) -> Output:
     if positive not in labels:
         raise ManifestError(f"{where}.positive: {positive!r} is not among the labels")
     activation = _choice(d.get("activation", "none"), ("none", "softmax", "sigmoid"), where)
-    return ClassifierOutput(labels, _get(d, "signal", where, str), positive, cast(Any, activation))
+    signal = _get(d, "signal", where, str)
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", signal):
+        raise ManifestError(f"{where}.signal: {signal!r} is not a lowercase signal name")
+    if signal in RESERVED_SIGNALS:
+        raise ManifestError(
+            f"{where}.signal: {signal!r} is reserved (the age model computes it from faces); "
+            "a classifier may not overwrite it"
+        )
+    return ClassifierOutput(labels, signal, positive, cast(Any, activation))
 
 
 def _variant(d: Mapping[str, Any], where: str) -> Variant:
@@ -362,6 +373,9 @@ def parse_manifest(data: Any) -> Manifest:
     ids = [m.id for m in models]
     if len(set(ids)) != len(ids):
         raise ManifestError("manifest.models: model ids must be unique")
+    for task in ("face_detection", "age_estimation", "face_landmarks"):
+        if sum(m.task == task for m in models) > 1:  # only one would run: say so, not ignore it
+            raise ManifestError(f"manifest.models: more than one {task} model")
     notices = tuple(
         FileEntry(
             _safe_name(_get(n, "file", f"notices[{i}]", str), f"notices[{i}].file"),

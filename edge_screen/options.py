@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .decode import ImageLimits
 from .frames import SamplingOptions, VideoLimits
@@ -36,3 +38,39 @@ class ScreenerOptions:
     min_face: float = 0.05
     sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
     video_limits: VideoLimits = field(default_factory=VideoLimits)
+
+    def __post_init__(self) -> None:
+        """Refuse what a careless call would otherwise turn into less screening, silently."""
+        _type("bundle", self.bundle, (str, os.PathLike, type(None)))
+        _type("policy", self.policy, (str, os.PathLike, Policy, type(None)))
+        _type("backend", self.backend, (str,))
+        _type("variants", self.variants, (Mapping,))
+        _type("image_limits", self.image_limits, (ImageLimits,))
+        _type("sampling", self.sampling, (SamplingOptions,))
+        _type("video_limits", self.video_limits, (VideoLimits,))
+        for name in ("threads", "workers", "max_faces", "max_bytes", "working_min_side"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ScreenerOptions.{name} must be an int >= 1, got {value!r}")
+        if self.working_min_side < 64:
+            raise ValueError("ScreenerOptions.working_min_side under 64 px leaves faces unseen")
+        _fraction("min_face", self.min_face, 0.0, 1.0)
+        if self.face_threshold is not None:
+            _fraction("face_threshold", self.face_threshold, 0.0, 1.0)
+        s = self.sampling
+        if s.max_frames < 1 or s.top_k < 0 or s.tiles_per_frame < 0 or s.max_gap_s < 0:
+            raise ValueError(f"SamplingOptions out of range: {s}")
+        if not (isinstance(s.time_budget_s, int | float) and s.time_budget_s > 0):
+            raise ValueError(f"SamplingOptions.time_budget_s must be > 0, got {s.time_budget_s!r}")
+
+
+def _type(name: str, value: Any, kinds: tuple[type, ...]) -> None:
+    if not isinstance(value, kinds):
+        want = " or ".join(k.__name__ for k in kinds)
+        raise TypeError(f"ScreenerOptions.{name} must be {want}, got {type(value).__name__}")
+
+
+def _fraction(name: str, value: Any, lo: float, hi: float) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not lo <= value < hi:
+        raise ValueError(f"ScreenerOptions.{name} must be in [{lo}, {hi}), got {value!r}")

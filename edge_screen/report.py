@@ -78,11 +78,13 @@ class ScreeningReport:
         """True when the input was screened (whatever the verdict)."""
         return self.error is None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, include_path: bool = False) -> dict[str, Any]:
+        """The report as JSON-ready data. The local path names the device's files, so it is
+        left out unless asked for (the CLI asks); upload metadata should not carry it."""
         r3 = _round
         return {
             "schema": self.schema,
-            "path": self.path,
+            **({"path": self.path} if include_path else {}),
             "sha256": self.sha256,
             "verdict": self.verdict,
             "reasons": list(self.reasons),
@@ -123,8 +125,10 @@ class ScreeningReport:
             else {"code": self.error.code, "message": self.error.message},
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+    def to_json(self, include_path: bool = False) -> str:
+        """Compact JSON (``edge-screen.report/1``), the path only with ``include_path``."""
+        data = self.to_dict(include_path)
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

@@ -63,3 +63,25 @@ def test_duplicate_model_ids_are_refused(shipped: dict) -> None:
     d["models"].append(copy.deepcopy(d["models"][0]))
     with pytest.raises(ManifestError, match="unique"):
         parse_manifest(d)
+
+
+def _classifier_index(shipped: dict) -> int:
+    return next(i for i, m in enumerate(shipped["models"]) if m["task"] == "image_classification")
+
+
+@pytest.mark.parametrize(("signal", "message"), [("minor", "reserved"), ("Sexual!", "signal name")])
+def test_a_classifier_cannot_take_a_reserved_or_malformed_signal_name(
+    shipped: dict, signal: str, message: str
+) -> None:
+    """Finding 4: a classifier whose signal was named `minor` silently overwrote the age signal."""
+    path = ["models", _classifier_index(shipped), "output", "signal"]
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(mutate(shipped, path, signal))
+
+
+def test_a_second_face_detector_is_refused_not_ignored(shipped: dict) -> None:
+    d = copy.deepcopy(shipped)
+    det = next(m for m in d["models"] if m["task"] == "face_detection")
+    d["models"].append({**copy.deepcopy(det), "id": "face_detector_2"})
+    with pytest.raises(ManifestError, match="more than one face_detection"):
+        parse_manifest(d)

@@ -7,7 +7,12 @@ that backend unavailable with a clear message and never breaks ``import edge_scr
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +49,41 @@ class Backend:
                 f"install it or choose another backend ({', '.join(available_backends())})"
             )
         return self.factory(model, num_threads)
+
+
+_QUIET_LOCK = threading.Lock()
+_QUIETED: set[str] = set()
+# What the runtimes print on fd 2, once per process, at the first allocate_tensors.
+_CHATTER = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextmanager
+def quiet_first_allocation(backend: str) -> Iterator[None]:
+    """Keep the runtime's one-off INFO line off the host's stderr (a library must not write
+    there); anything else the runtime prints meanwhile is passed on. Only the backend's first
+    allocation in the process is wrapped, so the fd 2 swap happens once, under a lock."""
+    with _QUIET_LOCK:
+        if backend in _QUIETED:
+            yield
+            return
+        _QUIETED.add(backend)
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no fd 2 (embedded, closed): nothing to keep quiet
+            yield
+            return
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                rest = [ln for ln in sink.read().splitlines() if ln.strip() not in _CHATTER]
+                if rest:
+                    os.write(2, b"\n".join(rest) + b"\n")
 
 
 def _litert(model: bytes, num_threads: int) -> TFLiteInterpreter:

@@ -1,0 +1,193 @@
+"""The frame pipeline every input runs through: frames -> signals -> aggregate -> policy -> report.
+
+A photo is a clip of one frame, a video or an animation a clip of its sampled frames; both take
+the same path, so a rule about failures, worst scores or evidence is written once. A failure
+after some frames were screened keeps what they showed: the verdict is the worse of theirs and
+the unscreenable one, with the error attached.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
+from .aggregate import Aggregator
+from .decode import DecodedImage
+from .errors import CorruptMedia, EdgeScreenError, MediaError, ModelError
+from .faces import TileScan
+from .frames import Clip, ClipInfo, Frame, SamplingOptions, check_deadline
+from .models import Worker
+from .policy import Policy
+from .prepare import Prepared
+from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
+
+log = logging.getLogger("edge_screen")
+
+
+class StillClip:
+    """A decoded photo as a clip of one frame."""
+
+    def __init__(self, image: DecodedImage) -> None:
+        self.image = image
+        self.frames_decoded = 1
+
+    @property
+    def info(self) -> ClipInfo:
+        img = self.image
+        return ClipInfo("image", img.format, img.width, img.height, None, None)
+
+    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
+        yield Frame(self.image.rgb, 0.0, keyframe=True)
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def _ahead(frames: Iterator[Frame], decode_ms: list[float]) -> Iterator[Iterator[Frame]]:
+    """Frame N+1 decodes on a worker thread while the models run on frame N (both release the
+    GIL); the time spent decoding is added to ``decode_ms[0]``."""
+
+    def pull() -> Frame | None:
+        t = time.perf_counter()
+        frame = next(frames, None)
+        decode_ms[0] += (time.perf_counter() - t) * 1e3
+        return frame
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-screen-frames")
+    pending = pool.submit(pull)
+
+    def gen() -> Iterator[Frame]:
+        nonlocal pending
+        while (frame := pending.result()) is not None:
+            pending = pool.submit(pull)
+            yield frame
+
+    try:
+        yield gen()
+    finally:
+        wait([pending])  # the generator may be running on the worker: let it finish first
+        pool.shutdown()
+
+
+class Pipeline:
+    """Runs prepared inputs through a worker's interpreters and the policy."""
+
+    def __init__(self, policy: Policy, sampling: SamplingOptions, models: Mapping[str, str]):
+        self.policy = policy
+        self.sampling = sampling
+        self.models = dict(models)
+
+    def run(self, p: Prepared, worker: Worker, start: float) -> ScreeningReport:
+        """The report for one prepared input; ``start`` is when its screening began."""
+        timing = {"decode": p.decode_ms}
+        if p.error is not None or (p.image is None and p.clip is None):
+            error = p.error or EdgeScreenError("nothing was prepared")
+            return self._report(p, None, None, timing, start, ReportError(error.code, str(error)))
+        clip: Clip = p.clip if p.clip is not None else StillClip(p.image)  # type: ignore[arg-type]
+        agg = Aggregator(self.policy, self.sampling.top_k)
+        error: ReportError | None = None
+        try:
+            self._screen(clip, agg, worker, start, timing)
+        except (MediaError, ModelError) as exc:
+            error = ReportError(exc.code, str(exc))
+        except Exception as exc:  # a bug must not take the caller down: report it, log it
+            log.exception("internal error while screening %s", p.name)
+            error = ReportError("internal", f"{type(exc).__name__}: {exc}")
+        finally:
+            clip.close()
+        return self._report(p, clip, agg, timing, start, error)
+
+    def _screen(
+        self, clip: Clip, agg: Aggregator, worker: Worker, start: float, timing: dict[str, float]
+    ) -> None:
+        """Screen the clip's sampled frames into ``agg``; stop early once the verdict cannot
+        change. Raises the clip's or the models' typed errors."""
+        sampling = self.sampling
+        deadline = start + sampling.time_budget_s
+        scan = TileScan(sampling.tiles_per_frame)
+        decode_ms = [0.0]
+        frames = clip.frames(sampling, deadline)
+        reader = _ahead(frames, decode_ms) if clip.info.kind != "image" else _inline(frames)
+        try:
+            with reader as source:
+                for frame in source:
+                    info = clip.info
+                    with worker.lock:
+                        sig = worker.extractor.extract(frame.rgb, info.width, info.height, scan)
+                    agg.add(frame.timestamp_ms, sig)
+                    if sampling.early_stop and agg.settled:
+                        break
+                    check_deadline(deadline)
+        finally:
+            frames.close()
+            timing["decode"] += decode_ms[0]  # overlapped with inference: not in the total
+        if agg.frames == 0:
+            raise CorruptMedia(f"no frame of the {clip.info.format} could be decoded")
+
+    def _report(
+        self,
+        p: Prepared,
+        clip: Clip | None,
+        agg: Aggregator | None,
+        timing: dict[str, float],
+        start: float,
+        error: ReportError | None,
+    ) -> ScreeningReport:
+        """What the frames screened showed (if any), and the error that stopped them (if any)."""
+        timing["total"] = p.decode_ms + (time.perf_counter() - start) * 1e3
+        if agg is None or clip is None or agg.frames == 0:
+            assert error is not None
+            d = self.policy.unscreened(error.code)
+            media = MediaInfo("unknown", None, None, None, 0)
+            signals = dict.fromkeys(CORE_SIGNALS)
+            return ScreeningReport(
+                p.name,
+                d.verdict,
+                d.reasons,
+                signals,
+                (),
+                media,
+                self.models,
+                timing,
+                p.sha256,
+                error,
+            )
+        timing.update(agg.timing_ms)
+        d = agg.decision if error is None else self.policy.unscreened(error.code, agg.decision)
+        info = clip.info
+        several = info.kind != "image"
+        media = MediaInfo(
+            info.kind,
+            info.format,
+            info.width,
+            info.height,
+            agg.frames,
+            info.duration_s,
+            info.fps,
+            clip.frames_decoded,
+            dict(agg.worst_ms) if several else {},
+            agg.evidence if several else (),
+        )
+        scores = dict(agg.scores)
+        return ScreeningReport(
+            p.name,
+            d.verdict,
+            d.reasons,
+            scores,
+            agg.faces,
+            media,
+            self.models,
+            timing,
+            p.sha256,
+            error,
+        )
+
+
+@contextmanager
+def _inline(frames: Iterator[Frame]) -> Iterator[Iterator[Frame]]:
+    """A photo's one frame is already decoded: no thread to read it ahead."""
+    yield frames

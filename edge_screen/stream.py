@@ -1,0 +1,123 @@
+"""Live streams (MediaPipe's live-stream running mode): a caller's own camera or stream, frame by
+frame, as an object with its own state, so two callers can never share a running verdict.
+
+    with screener.stream() as cam:
+        report = cam.screen_frame(rgb, timestamp_ms)   # the verdict over every frame so far
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from .aggregate import Aggregator
+from .decode import reduce_factor
+from .errors import EdgeScreenError
+from .faces import TileScan
+from .models import Worker
+from .options import ScreenerOptions
+from .policy import Policy
+from .report import MediaInfo, ScreeningReport
+
+
+class LiveStream:
+    """One stream's running verdict, small-face tile scan and clock. Thread-safe.
+
+    The small-face tiles are spread over the stream's frames as for a video
+    (``faces.TileScan``): all on its first frame, then ``sampling.tiles_per_frame`` in turn.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        worker: Callable[[], Worker],
+        policy: Policy,
+        options: ScreenerOptions,
+        models: dict[str, str],
+    ) -> None:
+        self.name = name
+        self._worker = worker  # the Screener's interpreters; raises once it is closed
+        self._policy, self._options, self._models = policy, options, models
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        sampling = self._options.sampling
+        self._agg = Aggregator(self._policy, sampling.top_k)
+        self._scan = TileScan(sampling.tiles_per_frame)
+        self._last_ms = float("-inf")
+
+    def __enter__(self) -> LiveStream:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Forget the stream's state; screening a frame afterwards raises."""
+        with self._lock:
+            self._closed = True
+            self._reset()
+
+    def screen_frame(self, rgb: NDArray[np.uint8], timestamp_ms: float) -> ScreeningReport:
+        """Screen one upright HxWx3 uint8 RGB frame; timestamps (ms) must increase. Returns the
+        running verdict over every frame of this stream so far."""
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3:
+            raise TypeError("screen_frame takes an HxWx3 uint8 RGB numpy array")
+        if rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+            raise ValueError(f"screen_frame takes an HxWx3 RGB array, got {rgb.shape}")
+        t = timestamp_ms
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise ValueError(f"timestamp_ms must be a finite number, got {timestamp_ms!r}")
+        start = time.perf_counter()
+        h, w = rgb.shape[:2]
+        factor = reduce_factor(w, h, self._options.working_min_side)
+        small = np.asarray(Image.fromarray(rgb).reduce(factor)) if factor > 1 else rgb
+        decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
+        with self._lock:
+            if self._closed:
+                raise EdgeScreenError(f"stream {self.name!r} is closed; open a new one")
+            if timestamp_ms <= self._last_ms:
+                raise ValueError(
+                    f"timestamp {timestamp_ms} ms is not after the stream's last, {self._last_ms}"
+                )
+            worker = self._worker()
+            with worker.lock:
+                self._worker()  # raises if the Screener closed while this frame waited
+                sig = worker.extractor.extract(np.ascontiguousarray(small), w, h, self._scan)
+            self._last_ms = float(timestamp_ms)
+            agg = self._agg
+            agg.add(timestamp_ms, sig)
+            media = MediaInfo(
+                "stream",
+                None,
+                w,
+                h,
+                agg.frames,
+                frames_decoded=agg.frames,
+                worst_ms=dict(agg.worst_ms),
+                evidence=agg.evidence,
+            )
+            timing = {"decode": decode_ms, **agg.timing_ms}
+            timing["total"] = (time.perf_counter() - start) * 1e3
+            d = agg.decision
+            return ScreeningReport(
+                f"<stream {self.name}>",
+                d.verdict,
+                d.reasons,
+                dict(agg.scores),
+                agg.faces,
+                media,
+                self._models,
+                timing,
+            )
