@@ -13,11 +13,11 @@ from PIL import Image
 from edge_screen import Screener
 
 DATA = Path(__file__).parent / "data"
-# The report's documented top-level keys (README, "Report format").
+# The report's documented top-level keys (README, "Report format"); "path" only on request
+# (``to_json(include_path=True)``, as the CLI does).
 REPORT_KEYS = frozenset(
     {
         "schema",
-        "path",
         "verdict",
         "reasons",
         "signals",

@@ -252,7 +252,7 @@ def test_a_closed_screener_refuses_to_screen() -> None:
         next(s.screen_many([IMAGES / "coffee.jpg"] * 3))
     assert s._pool == [], "no worker interpreters loaded for a closed Screener"
     with pytest.raises(EdgeScreenError, match="closed"):
-        s.screen_frame(np.zeros((8, 8, 3), np.uint8), 0.0)
+        s.stream()
 
 
 def test_closing_while_a_frame_waits_never_lets_it_through_unscreened() -> None:
@@ -260,12 +260,13 @@ def test_closing_while_a_frame_waits_never_lets_it_through_unscreened() -> None:
     is either screened by the models or refused, never an empty 'allow' from released
     interpreters (close() used to swap them without the lock)."""
     s = Screener(threads=1)
+    live = s.stream()
     frame = np.asarray(Image.open(IMAGES / "astronaut.jpg").convert("RGB"))
     result: list[object] = []
 
     def feed() -> None:
         try:
-            result.append(s.screen_frame(frame, 0.0))
+            result.append(live.screen_frame(frame, 0.0))
         except EdgeScreenError:
             result.append("refused")
 

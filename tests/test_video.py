@@ -389,19 +389,19 @@ def test_screen_many_mixes_photos_videos_and_animations(
 
 def test_live_mode_keeps_a_running_verdict_per_stream(screener: Screener) -> None:
     with_face, without = scene(True, (1280, 960)), scene(False, (1280, 960))
-    screener.end_stream("cam")
-    first = screener.screen_frame(without, 0, stream="cam")
-    assert first.media.kind == "stream" and first.faces == () and first.media.frames_screened == 1
-    second = screener.screen_frame(with_face, 33.3, stream="cam")
-    third = screener.screen_frame(without, 66.6, stream="cam")
-    assert third.media.frames_screened == 3 and len(third.faces) == 1
-    assert third.faces[0].timestamp_ms == pytest.approx(33.3) and second.faces
-    assert (third.media.width, third.media.height) == (1280, 960)
-    with pytest.raises(ValueError, match="not after"):
-        screener.screen_frame(without, 50, stream="cam")
-    screener.end_stream("cam")
-    assert screener.screen_frame(without, 0, stream="cam").faces == ()
-    screener.end_stream("cam")
+    with screener.stream("cam") as cam:
+        first = cam.screen_frame(without, 0)
+        assert first.media.kind == "stream" and first.faces == ()
+        assert first.media.frames_screened == 1
+        second = cam.screen_frame(with_face, 33.3)
+        third = cam.screen_frame(without, 66.6)
+        assert third.media.frames_screened == 3 and len(third.faces) == 1
+        assert third.faces[0].timestamp_ms == pytest.approx(33.3) and second.faces
+        assert (third.media.width, third.media.height) == (1280, 960)
+        with pytest.raises(ValueError, match="not after"):
+            cam.screen_frame(without, 50)
+    with screener.stream("cam") as cam:  # a new stream starts a new running verdict
+        assert cam.screen_frame(without, 0).faces == ()
 
 
 def test_aggregator_keeps_the_worst_of_each_signal_and_its_time() -> None:
