@@ -13,6 +13,7 @@ import time
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import replace
 
 from .aggregate import Aggregator
 from .decode import DecodedImage
@@ -173,12 +174,13 @@ class Pipeline:
             agg.evidence if several else (),
         )
         scores = dict(agg.scores)
+        faces = agg.faces if several else tuple(replace(f, timestamp_ms=None) for f in agg.faces)
         return ScreeningReport(
             p.name,
             d.verdict,
             d.reasons,
             scores,
-            agg.faces,
+            faces,
             media,
             self.models,
             timing,
