@@ -1,9 +1,11 @@
-"""Animations (GIF, animated WebP, APNG) through Pillow, with the video's sampling and limits.
+"""Animations (GIF, animated WebP, APNG, AVIF sequences) through Pillow, with the video's
+sampling and limits.
 
 These formats have no keyframes: every frame may depend on the one before (disposal, blending),
 so Pillow walks them in order. The walk composites each frame, but only the sampled ones (evenly
-spaced by index, the first always) are converted, reduced and screened. A still GIF, WebP or PNG
-is not an animation: ``open_animation`` returns None and the photo path decodes it.
+spaced by index, the first always) are converted, reduced and screened; every frame's size is
+checked against the limits as it is reached. A still GIF, WebP or PNG is not an animation:
+``open_animation`` returns None and the photo path decodes it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,22 @@ import io
 from collections.abc import Generator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, features
 
 from .decode import reduce_factor, to_rgb
 from .errors import CorruptMedia, MediaError, MediaTooLarge
-from .frames import ClipInfo, Frame, SamplingOptions, VideoLimits, check_deadline, pick_evenly
+from .frames import (
+    ClipInfo,
+    Frame,
+    SamplingOptions,
+    VideoLimits,
+    check_deadline,
+    check_frame_size,
+    pick_evenly,
+)
 
-ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
+# AVIF: an image sequence, where Pillow decodes AVIF itself (pillow-heif gives the first image).
+ANIMATED_FORMATS = ("GIF", "WEBP", "PNG", "AVIF")
 # Browsers show a GIF frame whose delay is 0 or 10 ms for 100 ms; so do our timestamps.
 _MIN_DELAY_MS, _DEFAULT_DELAY_MS = 20.0, 100.0
 _ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError)
@@ -28,10 +39,16 @@ class AnimationClip:
     """An opened animation: header checked, frames composited in order, sampled ones screened."""
 
     def __init__(
-        self, im: Image.Image, fmt: str, count: int, limits: VideoLimits, min_side: int
+        self,
+        im: Image.Image,
+        fmt: str,
+        count: int,
+        limits: VideoLimits,
+        min_side: int,
+        owned: bool = True,
     ) -> None:
         self._im, self._fmt, self._count, self._min_side = im, fmt, count, min_side
-        self._limits = limits
+        self._limits, self._owned = limits, owned  # not owned: the caller's image, left open
         self.frames_decoded = 0
         self._duration: float | None = None
 
@@ -42,7 +59,10 @@ class AnimationClip:
         return ClipInfo("animation", self._fmt, w, h, self._duration, fps)
 
     def close(self) -> None:
-        self._im.close()
+        if self._owned:
+            self._im.close()
+        else:
+            self._im.seek(0)
 
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
         picked = set(pick_evenly(self._count, sampling.max_frames))
@@ -51,7 +71,10 @@ class AnimationClip:
             for i in range(self._count):
                 check_deadline(deadline)
                 self._im.seek(i)
-                self._check_size()  # a later frame may declare another size than the first
+                # a later frame may declare another size than the first
+                w, h = self._im.size
+                lim = self._limits
+                check_frame_size(f"{self._fmt} frame", w, h, lim.max_pixels, lim.max_side)
                 self.frames_decoded += 1
                 if i in picked:
                     yield Frame(self._rgb(), t_ms, keyframe=True)
@@ -66,14 +89,6 @@ class AnimationClip:
             raise CorruptMedia(f"damaged {self._fmt} animation: {exc}") from exc
         self._duration = t_ms / 1e3
 
-    def _check_size(self) -> None:
-        w, h = self._im.size
-        if w * h > self._limits.max_pixels or max(w, h) > self._limits.max_side:
-            raise MediaTooLarge(
-                f"{self._fmt} frame of {w}x{h}, over the limit of {self._limits.max_pixels} "
-                f"pixels / {self._limits.max_side} per side"
-            )
-
     def _rgb(self) -> np.ndarray:
         rgb = to_rgb(self._im)
         factor = reduce_factor(rgb.width, rgb.height, self._min_side)
@@ -86,16 +101,33 @@ def open_animation(
     data: bytes, fmt: str, limits: VideoLimits, min_side: int
 ) -> AnimationClip | None:
     """An ``AnimationClip`` when ``data`` holds more than one frame, else None (a still)."""
-    if fmt not in ANIMATED_FORMATS:
+    if fmt not in ANIMATED_FORMATS or (fmt == "AVIF" and not features.check("avif")):
         return None
     try:
         im = Image.open(io.BytesIO(data), formats=[fmt])
+    except MediaTooLarge:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(str(exc)) from exc
+    except _ERRORS as exc:
+        raise CorruptMedia(f"damaged {fmt} animation: {exc}") from exc
+    return animation_of(im, fmt, limits, min_side)
+
+
+def animation_of(
+    im: Image.Image, fmt: str, limits: VideoLimits, min_side: int, owned: bool = True
+) -> AnimationClip | None:
+    """An ``AnimationClip`` of an open image with more than one frame, else None (a still);
+    ``owned``: closed with the clip (else left open, at its first frame)."""
+    try:
         if not getattr(im, "is_animated", False):
-            im.close()
+            if owned:
+                im.close()
             return None
         w, h = im.size
         if w * h > limits.max_pixels or max(w, h) > limits.max_side:
-            im.close()
+            if owned:
+                im.close()
             raise MediaTooLarge(
                 f"{fmt} header declares {w}x{h} frames, over the limit of "
                 f"{limits.max_pixels} pixels / {limits.max_side} per side"
@@ -108,6 +140,7 @@ def open_animation(
     except _ERRORS as exc:
         raise CorruptMedia(f"damaged {fmt} animation: {exc}") from exc
     if count > limits.max_frames:
-        im.close()
+        if owned:
+            im.close()
         raise MediaTooLarge(f"{fmt} animation has {count} frames, over the limit")
-    return AnimationClip(im, fmt, count, limits, min_side)
+    return AnimationClip(im, fmt, count, limits, min_side, owned)

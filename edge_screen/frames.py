@@ -12,6 +12,10 @@ The strategy (``SamplingOptions``), in the order frames are screened:
 
 A strategy sees only the frames it samples: a scene shorter than the gap between samples (one
 second between keyframes of a phone clip) that lies on no keyframe is missed.
+
+Every picture an input shows is screened (fail closed): every video stream of a container (the
+frame budget shared between them, see ``video``), every attached cover picture, every page of a
+multi-page still (``pages``). Limits apply to every decoded frame, not only to the header.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ScreeningTimeout
+from .errors import MediaTooLarge, ScreeningTimeout
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,11 @@ class VideoLimits:
     max_bytes: int = 1024 * 1024 * 1024  # videos are streamed from a path, not read into memory
     max_duration_s: float = 3600.0
     max_frames: int = 500_000  # declared frame count
-    max_pixels: int = 8192 * 4320  # per frame: 8K
+    max_pixels: int = 8192 * 4320  # per frame (header and every decoded frame): 8K
     max_side: int = 8192
+    # video streams screened per input, attached cover pictures included; past it the input is
+    # unscreenable (too_large) rather than screened in part
+    max_streams: int = 8
 
 
 @dataclass(frozen=True)
@@ -62,22 +69,33 @@ class Frame:
     rgb: NDArray[np.uint8]
     timestamp_ms: float
     keyframe: bool
+    # Which picture of the input the frame is from: the video stream's index in its container,
+    # or the page (0-based; an EXIF thumbnail is the last page). Its upright original size, for
+    # face boxes, when it differs from the clip's (``ClipInfo``) size; 0 means the clip's size.
+    part: int = 0
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
 class ClipInfo:
-    """What the header says about a video or animation, in upright (displayed) pixels."""
+    """What the header says about a video, an animation or a multi-page still, in upright
+    (displayed) pixels; of a video, its first moving stream's (else its first cover's)."""
 
-    kind: str  # "video" or "animation"
+    kind: str  # "video", "animation", or "image" (a still of several pages)
     format: str
     width: int
     height: int
     duration_s: float | None
     fps: float | None
+    streams: int = 1  # video streams screened (tracks and cover pictures), 1 for the others
+    covers: int = 0  # of those, attached cover pictures (the ``attached_pic`` disposition)
+    pages: int = 1  # pictures of a still screened, an EXIF thumbnail included
+    thumbnail: bool = False  # the last page is the still's EXIF thumbnail
 
 
 class Clip(Protocol):
-    """An opened video or animation: its header, and its sampled frames on demand."""
+    """An opened video, animation or multi-page still: its header, and its frames on demand."""
 
     frames_decoded: int
 
@@ -93,6 +111,16 @@ def check_deadline(deadline: float) -> None:
     """Raise ``ScreeningTimeout`` once ``deadline`` (a ``time.perf_counter`` value) is past."""
     if time.perf_counter() > deadline:
         raise ScreeningTimeout("the item's time budget ran out before it was screened")
+
+
+def check_frame_size(what: str, width: int, height: int, max_pixels: int, max_side: int) -> None:
+    """Refuse a decoded frame or page over the limits before it is converted (a frame may be
+    larger than its header said: a resolution change mid-stream, a later GIF frame, a page)."""
+    if width * height > max_pixels or max(width, height) > max_side:
+        raise MediaTooLarge(
+            f"{what} of {width}x{height}, over the limit of {max_pixels} pixels / "
+            f"{max_side} per side"
+        )
 
 
 def pick_evenly(count: int, budget: int) -> list[int]:

@@ -1,15 +1,42 @@
-"""Read an input (path, bytes or binary file object) into memory, within a byte limit."""
+"""What ``screen()`` takes, and reading it: a path, bytes, a binary file object, or pixels.
+
+Encoded media (a path, bytes-like, a binary file) is read into memory within a byte limit, or,
+for a video, peeked at and hashed in chunks so it can be streamed. Pixels (a numpy array, a
+``PIL.Image.Image``) are screened as they are. Anything else is a ``NotMedia`` (a ``TypeError``):
+a mistake in the call, raised to the caller, never a report.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
 
 from .errors import MediaIOError, MediaTooLarge
+from .frames import check_deadline
 
-MediaInput = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+MediaInput = (
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | BinaryIO
+    | NDArray[np.uint8]  # HxWx3 RGB, HxW or HxWx1 grey, HxWx4 RGBA (alpha dropped)
+    | Image.Image  # every frame or page of a multi-frame image
+)
+BytesLike = bytes | bytearray | memoryview
+_CHUNK = 1 << 20
+
+
+class NotMedia(TypeError):
+    """``screen()`` was given something it cannot take: the call is wrong, not the media."""
 
 
 @dataclass(frozen=True)
@@ -21,19 +48,119 @@ class Source:
     sha256: str
 
 
-def describe(media: MediaInput) -> str:
-    """A name for reports: the path as given, or ``<bytes>`` / ``<stream>``."""
+def check_input(media: object) -> None:
+    """Raise ``NotMedia`` unless ``media`` is one of the ``MediaInput`` kinds (what the media
+    holds is checked later, and a bad one gets a report, not an exception)."""
+    if isinstance(media, str | os.PathLike | bytes | bytearray | memoryview | Image.Image):
+        return
+    if isinstance(media, np.ndarray):
+        return  # its shape and dtype are checked where it is converted (``prepare``)
+    if isinstance(media, io.TextIOBase):
+        raise NotMedia("cannot screen a file opened in text mode: open it with 'rb'")
+    if callable(getattr(media, "read", None)):
+        return
+    raise NotMedia(
+        f"cannot screen a {type(media).__name__}: pass a path, bytes, a binary file, "
+        "a numpy RGB array or a PIL image"
+    )
+
+
+def describe(media: object) -> str:
+    """A name for reports: the path as given, or ``<bytes>`` / ``<stream>`` / ``<pixels>``."""
     if isinstance(media, str | os.PathLike):
-        return os.fspath(media)
-    if isinstance(media, bytes | bytearray | memoryview):
+        return str(os.fspath(media))
+    if isinstance(media, BytesLike):
         return "<bytes>"
+    if isinstance(media, np.ndarray | Image.Image):
+        return "<pixels>"
     return str(getattr(media, "name", "<stream>"))
 
 
-def read_source(media: MediaInput, max_bytes: int) -> Source:
-    """Read all of ``media``; raise ``MediaTooLarge`` past ``max_bytes`` without reading it all."""
+def _binary(data: object, name: str) -> bytes:
+    """What a file object's ``read`` gave, as bytes; a text stream is the caller's mistake."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    raise NotMedia(f"{name} gave {type(data).__name__}, not bytes: open it in binary mode")
+
+
+def _seekable(media: object) -> bool:
+    try:
+        return bool(getattr(media, "seekable", lambda: False)())
+    except (OSError, ValueError):
+        return False
+
+
+def peek(media: object, size: int = 64) -> bytes | None:
+    """The first ``size`` bytes of a path, bytes or seekable file, without consuming them;
+    None for a stream that cannot be rewound (it is read into memory instead)."""
+    if isinstance(media, BytesLike):
+        return bytes(media[:size])
+    try:
+        if isinstance(media, str | os.PathLike):
+            with open(media, "rb") as fh:
+                return fh.read(size)
+        if _seekable(media):
+            stream: Any = media
+            pos = stream.tell()
+            head = _binary(stream.read(size), describe(media))
+            stream.seek(pos)
+            return head
+    except OSError as exc:
+        raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
+    return None
+
+
+def hash_input(
+    media: str | os.PathLike[str] | bytes | BinaryIO, max_bytes: int, deadline: float
+) -> str:
+    """sha256 of the whole input, read in chunks; ``MediaTooLarge`` past ``max_bytes``,
+    ``ScreeningTimeout`` once ``deadline`` (``time.perf_counter``) passes between chunks."""
+    digest = hashlib.sha256()
+    if isinstance(media, bytes):
+        if len(media) > max_bytes:
+            raise MediaTooLarge(f"{len(media)} bytes, over the video limit of {max_bytes}")
+        _hash_bytes(media, digest, deadline)
+        return digest.hexdigest()
+    try:
+        if isinstance(media, str | os.PathLike):
+            with open(media, "rb") as fh:
+                _hash_file(fh, digest, max_bytes, deadline)
+        else:
+            pos = media.tell()
+            _hash_file(media, digest, max_bytes, deadline)
+            media.seek(pos)
+    except OSError as exc:
+        raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+def _hash_bytes(data: bytes, digest: Any, deadline: float) -> None:
+    view = memoryview(data)
+    for at in range(0, len(view), _CHUNK):
+        check_deadline(deadline)
+        digest.update(view[at : at + _CHUNK])
+
+
+def _hash_file(fh: BinaryIO, digest: Any, max_bytes: int, deadline: float) -> None:
+    total = 0
+    while True:
+        check_deadline(deadline)
+        chunk = _binary(fh.read(_CHUNK), describe(fh))
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > max_bytes:
+            raise MediaTooLarge(f"more than {max_bytes} bytes, over the video limit")
+        digest.update(chunk)
+
+
+def read_source(media: MediaInput, max_bytes: int, deadline: float) -> Source:
+    """Read all of ``media``; raise ``MediaTooLarge`` past ``max_bytes`` without reading it all,
+    ``ScreeningTimeout`` once ``deadline`` passes while it is hashed."""
     name = describe(media)
-    if isinstance(media, bytes | bytearray | memoryview):
+    if isinstance(media, BytesLike):
         data = bytes(media)
     elif isinstance(media, str | os.PathLike):
         try:
@@ -46,15 +173,15 @@ def read_source(media: MediaInput, max_bytes: int) -> Source:
             raise
         except OSError as exc:
             raise MediaIOError(f"cannot read {name}: {exc.strerror or exc}") from exc
-    elif hasattr(media, "read"):
+    elif callable(getattr(media, "read", None)):
         try:
-            data = media.read(max_bytes + 1)
+            data = _binary(media.read(max_bytes + 1), name)  # type: ignore[union-attr]
         except OSError as exc:
             raise MediaIOError(f"cannot read {name}: {exc}") from exc
-        if not isinstance(data, bytes):
-            raise TypeError("file objects must be opened in binary mode")
     else:
-        raise TypeError(f"cannot screen a {type(media).__name__}: pass a path, bytes or a file")
+        raise NotMedia(f"cannot read a {type(media).__name__} as a file")
     if len(data) > max_bytes:
         raise MediaTooLarge(f"more than {max_bytes} bytes, the configured limit")
-    return Source(name, data, hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256()
+    _hash_bytes(data, digest, deadline)
+    return Source(name, data, digest.hexdigest())

@@ -1,15 +1,24 @@
 """Videos through PyAV: header limits, then only the sampled frames decoded (see ``frames``).
 
+Every video stream of the container is screened, so a decoy first track hides nothing. Attached
+cover pictures (streams with the ``attached_pic`` disposition: an MP4 ``covr``, a Matroska image
+attachment) come first, one frame each, outside the frame budget. Then each moving stream in
+container order, sampled as ``frames`` says with an equal share of ``SamplingOptions.max_frames``
+(at least one frame each); the time budget covers them all. More video streams than
+``VideoLimits.max_streams``, a stream no decoder here reads, a cover that does not decode, or
+a bitmap subtitle stream (pictures drawn over the video, not screened) make the input
+unscreenable, never a silent skip.
+
 A video is streamed from its path (or a seekable file, or bytes), never read into memory whole.
 Each keyframe is decoded alone: seek to it, feed its one packet with ``skip_frame = "NONKEY"``,
 drain the decoder (so a reordering decoder gives it up without waiting for the next keyframe),
-flush. Frames are scaled to the working size and converted to RGB in FFmpeg's scaler
-(``frame.reformat``), then turned and mirrored as the display matrix says (``_orientation``).
+flush. Every decoded frame's size is checked against the limits (a stream may change resolution
+mid-way), then it is scaled to the working size and converted to RGB in FFmpeg's scaler
+(``frame.reformat``), and turned and mirrored as the display matrix says (``_orientation``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Generator, Iterator
@@ -28,6 +37,7 @@ from .frames import (
     SamplingOptions,
     VideoLimits,
     check_deadline,
+    check_frame_size,
     pick_evenly,
     plan_fill,
     working_size,
@@ -35,64 +45,8 @@ from .frames import (
 from .probe import check_dimensions
 
 VideoInput = str | os.PathLike[str] | bytes | BinaryIO
-_CHUNK = 1 << 20
-
-
-def _seekable(media: object) -> bool:
-    try:
-        return bool(getattr(media, "seekable", lambda: False)())
-    except (OSError, ValueError):
-        return False
-
-
-def peek(media: object, size: int = 64) -> bytes | None:
-    """The first ``size`` bytes of a path, bytes or seekable file, without consuming them;
-    None for a stream that cannot be rewound (it is read into memory instead)."""
-    if isinstance(media, bytes | bytearray | memoryview):
-        return bytes(media[:size])
-    try:
-        if isinstance(media, str | os.PathLike):
-            with open(media, "rb") as fh:
-                return fh.read(size)
-        if _seekable(media):
-            fh = media  # type: ignore[assignment]
-            pos = fh.tell()
-            head = fh.read(size)
-            fh.seek(pos)
-            return bytes(head)
-    except OSError as exc:
-        raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
-    return None
-
-
-def hash_input(media: VideoInput, max_bytes: int) -> str:
-    """sha256 of the whole input, read in chunks; ``MediaTooLarge`` past ``max_bytes``."""
-    digest = hashlib.sha256()
-    if isinstance(media, bytes):
-        if len(media) > max_bytes:
-            raise MediaTooLarge(f"{len(media)} bytes, over the video limit of {max_bytes}")
-        digest.update(media)
-        return digest.hexdigest()
-    try:
-        if isinstance(media, str | os.PathLike):
-            with open(media, "rb") as fh:
-                _hash_file(fh, digest, max_bytes)
-        else:
-            pos = media.tell()
-            _hash_file(media, digest, max_bytes)
-            media.seek(pos)
-    except OSError as exc:
-        raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
-
-
-def _hash_file(fh: BinaryIO, digest: Any, max_bytes: int) -> None:
-    total = 0
-    while chunk := fh.read(_CHUNK):
-        total += len(chunk)
-        if total > max_bytes:
-            raise MediaTooLarge(f"more than {max_bytes} bytes, over the video limit")
-        digest.update(chunk)
+# Subtitle codecs that draw pictures (DVD, Blu-ray, DVB, XSUB): shown over the video.
+_BITMAP_SUBTITLES = {"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"}
 
 
 @contextmanager
@@ -111,47 +65,122 @@ def _av_errors(fmt: str) -> Iterator[None]:
 
 
 class VideoClip:
-    """An opened video: header checked against the limits; frames decoded only when sampled."""
+    """An opened video: every video stream's header checked against the limits; frames
+    decoded only when sampled."""
 
     def __init__(self, media: VideoInput, fmt: str, limits: VideoLimits, min_side: int) -> None:
-        self._fmt, self._min_side = fmt, min_side
+        self._fmt = fmt
         self.frames_decoded = 0
         src: Any = io.BytesIO(media) if isinstance(media, bytes) else media
         with _av_errors(fmt):
             self._c = av.open(src, mode="r")
         try:
             with _av_errors(fmt):
-                self._open_stream(limits)
+                self._open_streams(limits, min_side)
         except MediaError:
             self._c.close()
             raise
 
-    def _open_stream(self, limits: VideoLimits) -> None:
-        if not self._c.streams.video:
+    def _open_streams(self, limits: VideoLimits, min_side: int) -> None:
+        streams = list(self._c.streams.video)
+        if not streams:
             raise UnsupportedMedia(f"{self._fmt} file has no video stream")
-        s = self._s = self._c.streams.video[0]
+        if len(streams) > limits.max_streams:
+            raise MediaTooLarge(
+                f"{self._fmt} file has {len(streams)} video streams (tracks and cover "
+                f"pictures), over the limit of {limits.max_streams}: not screened in part"
+            )
+        for sub in self._c.streams.subtitles:
+            name = sub.codec_context.name if sub.codec_context is not None else "unknown"
+            if name in _BITMAP_SUBTITLES:
+                raise UnsupportedMedia(
+                    f"{self._fmt} file has a picture subtitle stream ({name}), not screened"
+                )
+        self._tracks = [_Track(self._c, s, self._fmt, limits, min_side) for s in streams]
+        self._covers = [t for t in self._tracks if t.cover]
+        self._moving = [t for t in self._tracks if not t.cover]
+
+    @property
+    def info(self) -> ClipInfo:
+        main = (self._moving or self._covers)[0]
+        w, h = main.size
+        durations = [t.duration for t in self._moving if t.duration is not None]
+        duration = max(durations) if durations else None
+        n, covers = len(self._tracks), len(self._covers)
+        return ClipInfo("video", self._fmt, w, h, duration, main.fps, n, covers)
+
+    def close(self) -> None:
+        self._c.close()
+
+    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
+        """Covers, then each moving stream's sampled frames; decodes nothing the caller does
+        not take."""
+        try:
+            with _av_errors(self._fmt):
+                for frame in self._all(sampling, deadline):
+                    self.frames_decoded = sum(t.decoded for t in self._tracks)
+                    yield frame
+        finally:
+            self.frames_decoded = sum(t.decoded for t in self._tracks)
+
+    def _all(self, sampling: SamplingOptions, deadline: float) -> Iterator[Frame]:
+        if self._covers:
+            yield from self._cover_frames(deadline)
+        share = max(1, sampling.max_frames // max(1, len(self._moving)))
+        for n, track in enumerate(self._moving):
+            yield from track.sample(share, sampling, deadline, rewind=n > 0 or bool(self._covers))
+
+    def _cover_frames(self, deadline: float) -> Iterator[Frame]:
+        """Each cover's one picture: FFmpeg queues them ahead of the file's other packets."""
+        waiting = {t.index: t for t in self._covers}
+        for pkt in self._c.demux([t.stream for t in self._covers]):
+            check_deadline(deadline)
+            track = waiting.pop(pkt.stream.index, None) if pkt.size else None
+            if track is None:
+                continue
+            found = track.decode_packet(pkt)
+            if found is None:
+                raise CorruptMedia(f"{self._fmt} cover picture (stream {track.index}) is damaged")
+            yield track.convert(found, keyframe=True)
+            if not waiting:
+                return
+        missing = ", ".join(str(i) for i in waiting)
+        raise CorruptMedia(f"{self._fmt} cover picture (stream {missing}) has no data")
+
+
+class _Track:
+    """One video stream: its header checked; its frames sampled, checked and converted."""
+
+    def __init__(self, c: Any, s: Any, fmt: str, limits: VideoLimits, min_side: int) -> None:
+        self._c, self.stream, self.index = c, s, s.index
+        self._fmt, self._limits, self._min_side = fmt, limits, min_side
+        self.cover = bool(s.disposition & av.stream.Disposition.attached_pic)
+        self.decoded = 0
+        what = f"{fmt} stream {s.index}"
         if s.codec_context is None:  # a codec this FFmpeg build cannot decode
-            raise UnsupportedMedia(f"{self._fmt} video in a codec no decoder here reads")
-        s.codec_context.skip_frame = "NONKEY"
+            raise UnsupportedMedia(f"{what} is in a codec no decoder here reads")
+        s.codec_context.skip_frame = "DEFAULT" if self.cover else "NONKEY"
         w, h = s.codec_context.width, s.codec_context.height
-        check_dimensions(self._fmt, w, h, limits.max_pixels, limits.max_side)
+        check_dimensions(what, w, h, limits.max_pixels, limits.max_side)
         self._tb = s.time_base or Fraction(1, 90000)
         self._start = s.start_time or 0
-        if s.duration:
-            self._duration: float | None = float(s.duration * self._tb)
-        elif self._c.duration:
-            self._duration = self._c.duration / av.time_base
+        if self.cover:
+            self.duration: float | None = None
+        elif s.duration:
+            self.duration = float(s.duration * self._tb)
+        elif c.duration:
+            self.duration = c.duration / av.time_base
         else:
-            self._duration = None
-        if self._duration is not None and self._duration > limits.max_duration_s:
+            self.duration = None
+        if self.duration is not None and self.duration > limits.max_duration_s:
             raise MediaTooLarge(
-                f"{self._fmt} header declares {self._duration:.0f} s, over the limit of "
+                f"{what} header declares {self.duration:.0f} s, over the limit of "
                 f"{limits.max_duration_s:.0f} s"
             )
         if s.frames > limits.max_frames:
-            raise MediaTooLarge(f"{self._fmt} header declares {s.frames} frames, over the limit")
-        rate = s.average_rate or s.guessed_rate
-        self._fps = float(rate) if rate else None
+            raise MediaTooLarge(f"{what} header declares {s.frames} frames, over the limit")
+        rate = None if self.cover else (s.average_rate or s.guessed_rate)
+        self.fps = float(rate) if rate else None
         sar = s.sample_aspect_ratio
         self._sar = float(sar) if sar and 0.1 < sar < 10 else 1.0
         self._size = (round(w * self._sar), h)
@@ -160,58 +189,55 @@ class VideoClip:
         self._orientation: tuple[bool, bool, bool] | None = None
 
     @property
-    def info(self) -> ClipInfo:
+    def size(self) -> tuple[int, int]:
+        """Upright (displayed) size, as the header says."""
         w, h = self._size
-        if self._orientation is not None and self._orientation[0]:
-            w, h = h, w
-        return ClipInfo("video", self._fmt, w, h, self._duration, self._fps)
+        return (h, w) if self._orientation is not None and self._orientation[0] else (w, h)
 
-    def close(self) -> None:
-        self._c.close()
-
-    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
-        """The sampled frames in screening order; decodes nothing the caller does not take."""
-        with _av_errors(self._fmt):
-            yield from self._frames(sampling, deadline)
-
-    def _frames(self, sampling: SamplingOptions, deadline: float) -> Iterator[Frame]:
-        budget, taken = sampling.max_frames, []
+    def sample(
+        self, budget: int, sampling: SamplingOptions, deadline: float, rewind: bool
+    ) -> Iterator[Frame]:
+        """This stream's sampled frames in screening order: keyframes, then the fill."""
+        taken = []
         if sampling.keyframes:
-            for frame in self._keyframes(budget, deadline):
+            for frame in self._keyframes(budget, deadline, rewind):
                 taken.append(frame.timestamp_ms / 1e3)
                 yield frame
-        d = self._duration
+        d = self.duration
         if not d or len(taken) >= budget:
             return
         if taken:
             times = plan_fill(taken, d, sampling.max_gap_s, budget - len(taken))
         else:
             times = [d * i / budget for i in range(budget)]
-        self._s.codec_context.skip_frame = "DEFAULT"
+        self.stream.codec_context.skip_frame = "DEFAULT"
         yield from self._fill([self._start + round(t / self._tb) for t in times], deadline)
 
-    def _keyframes(self, budget: int, deadline: float) -> Iterator[Frame]:
-        """Keyframes from the container's index, evenly picked; without an index, in order."""
+    def _keyframes(self, budget: int, deadline: float, rewind: bool) -> Iterator[Frame]:
+        """Keyframes from the container's index, evenly picked; without an index, in order
+        (from the start of the file when another stream was read before)."""
         index = self._index()
         if len(index) > 1:
             for i in pick_evenly(len(index), budget):
                 check_deadline(deadline)
-                self._c.seek(index[i], stream=self._s)
+                self._c.seek(index[i], stream=self.stream)
                 found = self._decode_key(index[i])
                 if found is None:
                     raise CorruptMedia(f"{self._fmt} keyframe {i} of {len(index)} is missing")
-                yield self._convert(found, keyframe=True)
+                yield self.convert(found, keyframe=True)
             return
-        step = (self._duration or 0.0) / max(budget, 1)
+        if rewind:
+            self._c.seek(0)
+        step = (self.duration or 0.0) / max(budget, 1)
         next_t, count = 0.0, 0
-        for pkt in self._c.demux(self._s):
+        for pkt in self._c.demux(self.stream):
             ts = pkt.pts if pkt.pts is not None else pkt.dts
             if not pkt.is_keyframe or ts is None or float((ts - self._start) * self._tb) < next_t:
                 continue
             check_deadline(deadline)
-            found = self._decode_packet(pkt)
+            found = self.decode_packet(pkt)
             if found is not None:
-                frame = self._convert(found, keyframe=True)
+                frame = self.convert(found, keyframe=True)
                 yield frame
                 count += 1
                 next_t = frame.timestamp_ms / 1e3 + step
@@ -220,43 +246,44 @@ class VideoClip:
 
     def _decode_key(self, dts: int) -> av.VideoFrame | None:
         """After a seek: the first keyframe packet at or after ``dts``, decoded alone."""
-        for pkt in self._c.demux(self._s):
+        for pkt in self._c.demux(self.stream):
             if pkt.dts is None:
                 return None  # end of file
             if pkt.is_keyframe and pkt.dts >= dts:
-                return self._decode_packet(pkt)
+                return self.decode_packet(pkt)
         return None
 
-    def _decode_packet(self, pkt: Any) -> av.VideoFrame | None:
-        cc = self._s.codec_context
-        out = [*cc.decode(pkt), *cc.decode(None)]  # drain: a reordering decoder holds frames
+    def decode_packet(self, pkt: Any) -> av.VideoFrame | None:
+        """``pkt`` decoded alone: the decoder drained (a reordering one holds frames), flushed."""
+        cc = self.stream.codec_context
+        out = [*cc.decode(pkt), *cc.decode(None)]
         cc.flush_buffers()
-        self.frames_decoded += len(out)
+        self.decoded += len(out)
         return out[0] if out else None
 
     def _index(self) -> list[int]:
         """Keyframe timestamps from the container's index (MP4 ``stss``, Matroska cues)."""
         try:
-            return [e.timestamp for e in self._s.index_entries if e.is_keyframe]
+            return [e.timestamp for e in self.stream.index_entries if e.is_keyframe]
         except (AttributeError, av.FFmpegError):
             return []
 
     def _fill(self, targets: list[int], deadline: float) -> Iterator[Frame]:
         """The first frame at or after each target (sorted): seek to the keyframe before it and
         decode forward, or keep decoding when no keyframe lies between here and the target."""
-        cc, index = self._s.codec_context, self._index()
+        cc, index = self.stream.codec_context, self._index()
         pos: int | None = None  # pts of the last frame decoded, while the decoder is live
         packets: Iterator[Any] = iter(())
         for target in targets:
             check_deadline(deadline)
             if pos is None or not index or any(pos < k <= target for k in index):
                 cc.flush_buffers()
-                self._c.seek(target, stream=self._s)
-                packets = self._c.demux(self._s)
+                self._c.seek(target, stream=self.stream)
+                packets = self._c.demux(self.stream)
             found = None
             for pkt in packets:
                 for f in cc.decode(pkt):
-                    self.frames_decoded += 1
+                    self.decoded += 1
                     if found is None and f.pts is not None and f.pts >= target:
                         found = f
                 if found is not None or pkt.dts is None:
@@ -265,11 +292,15 @@ class VideoClip:
                 pos = None
                 continue
             pos = found.pts
-            yield self._convert(found, keyframe=False)
+            yield self.convert(found, keyframe=False)
         cc.flush_buffers()
 
-    def _convert(self, f: av.VideoFrame, keyframe: bool) -> Frame:
-        """Working-size RGB from FFmpeg's scaler, then as a player shows it (display matrix)."""
+    def convert(self, f: av.VideoFrame, keyframe: bool) -> Frame:
+        """Size checked, then working-size RGB from FFmpeg's scaler, then as a player shows it
+        (display matrix)."""
+        lim = self._limits
+        what = f"{self._fmt} stream {self.index} decoded frame"
+        check_frame_size(what, f.width, f.height, lim.max_pixels, lim.max_side)
         if self._orientation is None:  # a track's display matrix: read once, from its first frame
             self._orientation = _orientation(f)
         transpose, mirror_x, mirror_y = self._orientation
@@ -281,8 +312,10 @@ class VideoClip:
             rgb = rgb[:: -1 if mirror_y else 1, :: -1 if mirror_x else 1]
         if transpose or mirror_x or mirror_y:
             rgb = np.ascontiguousarray(rgb)
-        t = 0.0 if f.pts is None else float((f.pts - self._start) * self._tb)
-        return Frame(rgb, max(0.0, t) * 1e3, keyframe)
+        t = 0.0 if f.pts is None or self.cover else float((f.pts - self._start) * self._tb)
+        w, h = round(f.width * self._sar), f.height
+        w, h = (h, w) if transpose else (w, h)
+        return Frame(rgb, max(0.0, t) * 1e3, keyframe, self.index, w, h)
 
 
 def _orientation(f: av.VideoFrame) -> tuple[bool, bool, bool]:

@@ -1,0 +1,212 @@
+"""Stills of several pictures, every one screened: TIFF pages, MPO (the pictures of a JPEG
+multi-picture file), multi-image HEIF/AVIF, any multi-frame PIL image, and EXIF thumbnails.
+
+Every page is screened, none sampled (``SamplingOptions.max_frames`` does not apply): a viewer
+may show any of them. More than ``ImageLimits.max_pages`` pictures make the still unscreenable
+(too_large) rather than screened in part; each page's size is checked against the limits before
+it is decoded (Pillow checks only the first page's header). Page 0 is decoded in ``prepare``,
+as a photo (JPEG draft mode included); the others when screened, one at a time.
+
+EXIF thumbnails are screened, as one more page after the still's own pages: the JPEG in IFD1
+of the EXIF data of page 0, which file browsers and some viewers show instead of the picture (a
+swapped thumbnail is an old trick). A thumbnail stored uncompressed (TIFF strips) is not
+screened: the still is unsupported. A still with one page and no thumbnail is not a
+``PagesClip``: ``open_pages`` returns None and the photo path decodes it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Generator
+from functools import partial
+
+import numpy as np
+from PIL import ExifTags, Image, features
+
+from .decode import (
+    _DECODE_ERRORS,
+    _TRANSPOSE,
+    DecodedImage,
+    ImageLimits,
+    _heif_opener,
+    decode_image,
+    reduce_factor,
+    to_rgb,
+)
+from .errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
+from .frames import ClipInfo, Frame, SamplingOptions, check_deadline, check_frame_size
+from .probe import Probe
+
+Page = Callable[[], DecodedImage]
+# Stills whose Pillow plug-in has pages (MPO opens as "JPEG"), or whose EXIF may hold a thumbnail.
+PAGED_FORMATS = ("TIFF", "JPEG", "HEIF", "AVIF", "PNG", "WEBP")
+_JPEG = Probe("image", "JPEG")
+
+
+class PagesClip:
+    """A still of several pictures: page 0 decoded, the others decoded as they are screened."""
+
+    def __init__(
+        self, fmt: str, pages: list[Page], thumbnail: bool, close: Callable[[], None]
+    ) -> None:
+        self._fmt, self._pages, self._thumbnail, self._close = fmt, pages, thumbnail, close
+        self._first = decode_page(pages[0], fmt, 0)  # the report's size is the first page's
+        self.frames_decoded = 0
+
+    @property
+    def info(self) -> ClipInfo:
+        first = self._first
+        n = len(self._pages)
+        return ClipInfo(
+            "image", self._fmt, first.width, first.height, None, None, 1, 0, n, self._thumbnail
+        )
+
+    def close(self) -> None:
+        self._close()
+
+    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
+        """Every page in order, the thumbnail last; ``sampling`` does not thin them out."""
+        for i, page in enumerate(self._pages):
+            check_deadline(deadline)
+            img = self._first if i == 0 else decode_page(page, self._fmt, i)
+            self.frames_decoded += 1
+            yield Frame(img.rgb, 0.0, True, i, img.width, img.height)
+
+
+def decode_page(page: Page, fmt: str, i: int) -> DecodedImage:
+    """Decode page ``i``; Pillow's errors as ours."""
+    try:
+        return page()
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(f"{fmt} page {i + 1}: {exc}") from exc
+    except MemoryError as exc:
+        raise MediaTooLarge(f"{fmt} page {i + 1} needs more memory than is available") from exc
+    except _DECODE_ERRORS as exc:
+        raise CorruptMedia(f"damaged {fmt} page {i + 1}: {exc}") from exc
+
+
+def pil_page(
+    im: Image.Image, index: int, fmt: str, limits: ImageLimits, min_side: int
+) -> DecodedImage:
+    """Page ``index`` of an open image, as ``decode_image`` decodes a photo: size checked, RGB,
+    reduced to the working size, turned upright by its own EXIF orientation."""
+    if index or im.tell():
+        im.seek(index)
+    w, h = im.size
+    check_frame_size(f"{fmt} page {index + 1}", w, h, limits.max_pixels, limits.max_side)
+    if w <= 0 or h <= 0:
+        raise CorruptMedia(f"{fmt} page {index + 1} is {w}x{h}")
+    orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+    rgb_im = to_rgb(im)
+    factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
+    if factor > 1:
+        rgb_im = rgb_im.reduce(factor)
+    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    if method is not None:
+        rgb_im = rgb_im.transpose(method)
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w  # the upright original's size, as decode_image reports it
+    rgb = np.ascontiguousarray(np.asarray(rgb_im, dtype=np.uint8))
+    return DecodedImage(rgb, w, h, fmt)
+
+
+def count_pages(im: Image.Image, fmt: str, limit: int) -> int:
+    """The number of pages, walking no further than page ``limit`` + 1 (a TIFF's count is a
+    walk through its chain of directories); ``MediaTooLarge`` past ``limit``."""
+    if not getattr(im, "is_animated", False):  # known from the header (n_frames may walk)
+        return 1
+    count = 1
+    try:  # seek page by page: n_frames is wrong after a seek past the end (Pillow 12 TIFF)
+        while count <= limit:
+            im.seek(count)
+            count += 1
+    except EOFError:
+        pass
+    finally:
+        im.seek(0)
+    if count > limit:
+        raise MediaTooLarge(
+            f"{fmt} has more than {limit} pages, over the limit: not screened in part"
+        )
+    return count
+
+
+def exif_thumbnail(im: Image.Image, fmt: str) -> bytes | None:
+    """The JPEG thumbnail in IFD1 of the image's EXIF data, if it has one."""
+    raw = im.info.get("exif")
+    if fmt == "TIFF" or not isinstance(raw, bytes):
+        return None  # a TIFF's IFD1 is its second page: screened as one
+    ifd1 = im.getexif().get_ifd(ExifTags.IFD.IFD1)
+    if not ifd1:
+        return None
+    tiff = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    at, size = ifd1.get(ExifTags.Base.JpegIFOffset), ifd1.get(ExifTags.Base.JpegIFByteCount)
+    if isinstance(at, int) and isinstance(size, int) and size > 0:
+        if at < 0 or at + size > len(tiff):
+            raise CorruptMedia(f"{fmt} EXIF thumbnail lies outside the EXIF data")
+        return tiff[at : at + size]
+    if ExifTags.Base.StripOffsets in ifd1:
+        raise UnsupportedMedia(f"{fmt} EXIF thumbnail is uncompressed: it is not screened")
+    return None
+
+
+def open_image(data: bytes, found: Probe) -> Image.Image:
+    """Pillow's image of ``data`` (header only), with the HEIF opener registered when needed."""
+    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
+        _heif_opener()
+    return Image.open(io.BytesIO(data), formats=[found.format])
+
+
+def pages_of(
+    im: Image.Image,
+    fmt: str,
+    limits: ImageLimits,
+    min_side: int,
+    first: Page | None = None,
+    close: Callable[[], None] | None = None,
+) -> PagesClip | None:
+    """A ``PagesClip`` of ``im``'s pages and EXIF thumbnail, or None for a still of one picture.
+    ``first`` decodes page 0 (default: from ``im``); ``close`` ends it (default: ``im.close``)."""
+    try:
+        count = count_pages(im, fmt, limits.max_pages)
+        thumb = exif_thumbnail(im, fmt)
+    except MediaError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise CorruptMedia(f"damaged {fmt} pages or EXIF data: {exc}") from exc
+    total = count + (thumb is not None)
+    if total == 1:
+        return None
+    if total > limits.max_pages:
+        raise MediaTooLarge(f"{fmt} has {total} pictures with its EXIF thumbnail, over the limit")
+    pages: list[Page] = [first or partial(pil_page, im, 0, fmt, limits, min_side)]
+    pages += [partial(pil_page, im, i, fmt, limits, min_side) for i in range(1, count)]
+    if thumb is not None:
+        pages.append(partial(decode_image, thumb, _JPEG, limits, min_side))
+    return PagesClip(fmt, pages, thumb is not None, close or im.close)
+
+
+def open_pages(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> PagesClip | None:
+    """A ``PagesClip`` when the still in ``data`` has more than one page or an EXIF thumbnail,
+    else None (one picture: the photo path decodes it)."""
+    if found.format not in PAGED_FORMATS:
+        return None
+    try:
+        im = open_image(data, found)
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(str(exc)) from exc
+    except _DECODE_ERRORS:
+        return None  # the photo path reports it, as it always has
+    try:
+        first = partial(decode_image, data, found, limits, min_side)
+        clip = pages_of(im, found.format, limits, min_side, first)
+    except MediaError:
+        im.close()
+        raise
+    if clip is None:
+        im.close()
+    return clip
