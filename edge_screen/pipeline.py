@@ -86,8 +86,8 @@ class Pipeline:
         """The report for one prepared input; ``start`` is when its screening began."""
         timing = {"decode": p.decode_ms}
         if p.error is not None or (p.image is None and p.clip is None):
-            error = p.error or EdgeScreenError("nothing was prepared")
-            return self._report(p, None, None, timing, start, ReportError(error.code, str(error)))
+            why = p.error or EdgeScreenError("nothing was prepared")
+            return self._report(p, None, None, timing, start, ReportError(why.code, str(why)))
         clip: Clip = p.clip if p.clip is not None else StillClip(p.image)  # type: ignore[arg-type]
         agg = Aggregator(self.policy, self.sampling.top_k)
         error: ReportError | None = None

@@ -126,8 +126,10 @@ class Policy:
     def load(cls, path: str | Path) -> Policy:
         try:
             text = Path(path).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise PolicyError(f"cannot read policy {path}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"policy {path} is not UTF-8 text: {exc}") from exc
         return cls.from_toml(text, str(path))
 
     @classmethod
