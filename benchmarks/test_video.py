@@ -51,8 +51,9 @@ def phone_clip() -> Path:
 
 def naive(screener: Screener, path: Path) -> int:
     """What one writes first: decode every frame with PyAV's defaults and hand every Nth to the
-    public frame API, ``LiveStream.screen_frame`` (the same models and the same per-stream tile scan as the
-    pipeline; scaled by the same scaler to the same size), so only the decoding differs."""
+    public frame API, ``LiveStream.screen_frame`` (the same models and the same per-stream tile
+    scan as the pipeline; scaled by the same scaler to the same size), so only the decoding
+    differs."""
     screened = 0
     with screener.stream("naive") as live, av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
