@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeScreenError as exc:
         print(f"edge-screen: {exc}", file=sys.stderr)
         return 2
+    for reason in screener.unused_rules:
+        print(f"edge-screen: note: no model feeds the policy rule {reason!r}", file=sys.stderr)
     files = list(_walk(args.paths))
     progress = sys.stderr.isatty()
     failed = flagged = False

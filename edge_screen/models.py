@@ -16,7 +16,7 @@ from .bundle import Bundle
 from .errors import BundleError
 from .infer import Model
 from .landmarks import ShapePredictor
-from .manifest import ClassifierOutput, ModelSpec, Variant
+from .manifest import ClassifierOutput, FaceDetectorOutput, ModelSpec, Variant
 from .options import ScreenerOptions
 from .policy import Policy
 from .signals import Landmarker, SignalExtractor
@@ -59,6 +59,7 @@ class ModelSet:
             a = spec.input.alignment if spec.input else None
             if a is not None and a.source == "landmarks" and self._landmarker is None:
                 raise BundleError(f"{spec.id} aligns faces by landmarks; the bundle has none")
+        self._check_face_threshold(opts.face_threshold)
         self.signals = self._signals()
         missing = policy.requires(self.signals)
         if missing:
@@ -70,6 +71,19 @@ class ModelSet:
         self.unused_rules = policy.unused(self.signals)
         for reason in self.unused_rules:
             log.warning("policy rule %r can never match: no model of the bundle feeds it", reason)
+
+    def _check_face_threshold(self, threshold: float | None) -> None:
+        """A detector threshold above the manifest's finds fewer faces, so fewer minors: an
+        option may lower it (more faces, more ages), never raise it."""
+        for spec, _, _ in self._chosen:
+            out = spec.output
+            if threshold is not None and isinstance(out, FaceDetectorOutput):
+                if threshold > out.score_threshold:
+                    raise ValueError(
+                        f"face_threshold {threshold:g} is above {spec.id}'s "
+                        f"{out.score_threshold:g}: it would miss faces (and minors); "
+                        "it may only be lowered"
+                    )
 
     def _signals(self) -> frozenset[str]:
         """The signals this model set can produce."""

@@ -193,6 +193,13 @@ def test_options_that_would_screen_less_are_refused(bad: dict[str, Any]) -> None
         ScreenerOptions(**bad)
 
 
+def test_a_face_threshold_above_the_manifest_is_refused() -> None:
+    with pytest.raises(ValueError, match="may only be lowered"):
+        Screener(face_threshold=0.99)
+    with Screener(face_threshold=0.3, threads=1) as s:
+        assert s.screen(IMAGES / "astronaut.jpg").faces
+
+
 def test_unknown_variant_names_are_refused_not_ignored() -> None:
     with pytest.raises(BundleError, match="opennsfw"):
         Screener(variants={"opennsfw": "fp32"})
