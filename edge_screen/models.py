@@ -75,15 +75,15 @@ class ModelSet:
     def _check_face_threshold(self, threshold: float | None) -> None:
         """A detector threshold above the manifest's finds fewer faces, so fewer minors: an
         option may lower it (more faces, more ages), never raise it."""
+        if threshold is None:
+            return
         for spec, _, _ in self._chosen:
             out = spec.output
-            if threshold is not None and isinstance(out, FaceDetectorOutput):
-                if threshold > out.score_threshold:
-                    raise ValueError(
-                        f"face_threshold {threshold:g} is above {spec.id}'s "
-                        f"{out.score_threshold:g}: it would miss faces (and minors); "
-                        "it may only be lowered"
-                    )
+            if isinstance(out, FaceDetectorOutput) and threshold > out.score_threshold:
+                raise ValueError(
+                    f"face_threshold {threshold:g} is above {spec.id}'s detector threshold: "
+                    "it would miss faces (and minors); it may only be lowered"
+                )
 
     def _signals(self) -> frozenset[str]:
         """The signals this model set can produce."""
