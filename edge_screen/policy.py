@@ -194,11 +194,13 @@ class Policy:
         rules = (self.child_safety, *self.rules)
         return tuple(r.reason for r in rules if not set(r.when) <= available)
 
-    def decide(self, signals: Mapping[str, float | None]) -> Decision:
+    def decide(self, signals: Mapping[str, float | None], unaged_faces: int = 0) -> Decision:
         """The most severe matching verdict and the reasons of every matching rule.
 
-        A non-finite signal matches nothing and so could lower the verdict: it gets the
-        unscreenable verdict instead (fail closed), with a reason naming it.
+        Fail closed where a signal is missing: a non-finite signal matches nothing and so could
+        lower the verdict, so it gets the unscreenable verdict instead; a face found but not
+        aged (too small or too unsure to age, see ``signals.MIN_AGE_FACE``) may be a minor, so
+        with a sexual signal at the child-safety threshold it meets the child-safety rule.
         """
         broken = [k for k, v in signals.items() if v is not None and not math.isfinite(v)]
         matched = [r for r in (self.child_safety, *self.rules) if r.matches(signals)]
@@ -209,6 +211,13 @@ class Policy:
         verdict: Verdict = "allow"
         for r in matched:
             verdict = worse(verdict, r.verdict)
+        sexual, at = signals.get("sexual"), self.child_safety.when["sexual"]
+        if unaged_faces > 0 and sexual is not None and sexual >= at:
+            verdict = worse(verdict, self.child_safety.verdict)
+            reasons.append(
+                f"{self.child_safety.reason} ({unaged_faces} face(s) too small or unsure to age "
+                f"taken as possible minors, sexual {sexual:.2f} >= {at:g})"
+            )
         if broken:
             verdict = worse(verdict, self.unscreenable)
             reasons += [f"signal {k} is not a number: treated as unscreened" for k in broken]

@@ -175,3 +175,14 @@ def test_rules_on_signals_no_model_produces_are_reported(policy: Policy) -> None
         "[child_safety]\nminor = 0.5\nsexual = 0.2\nscreen_without = ['sexual']\n"
     )
     assert lenient.requires({"minor"}) == ()
+
+
+def test_a_face_too_small_to_age_counts_as_a_possible_minor_with_sexual_content(
+    policy: Policy,
+) -> None:
+    """Fail closed: an unaged face says nothing about a minor, so it must not read as 'none'."""
+    signals = {"sexual": 0.25, "minor": 0.1, "violence": None}
+    assert policy.decide(signals).verdict == "review"
+    d = policy.decide(signals, unaged_faces=1)
+    assert d.verdict == "hold" and any("too small or unsure to age" in r for r in d.reasons)
+    assert policy.decide({"sexual": 0.1, "minor": None}, unaged_faces=3).verdict == "allow"
