@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -92,7 +93,8 @@ class Pipeline:
         agg = Aggregator(self.policy, self.sampling.top_k)
         error: ReportError | None = None
         try:
-            self._screen(clip, agg, worker, start, timing)
+            deadline = min(p.deadline, start + self.sampling.time_budget_s)  # from prepare's start
+            self._screen(clip, agg, worker, deadline, timing)
         except (MediaError, ModelError) as exc:
             error = ReportError(exc.code, str(exc))
         except Exception as exc:  # a bug must not take the caller down: report it, log it
@@ -103,13 +105,13 @@ class Pipeline:
         return self._report(p, clip, agg, timing, start, error)
 
     def _screen(
-        self, clip: Clip, agg: Aggregator, worker: Worker, start: float, timing: dict[str, float]
+        self, clip: Clip, agg: Aggregator, worker: Worker, deadline: float, timing: dict[str, float]
     ) -> None:
         """Screen the clip's sampled frames into ``agg``; stop early once the verdict cannot
-        change. Raises the clip's or the models' typed errors."""
+        change. Raises the clip's or the models' typed errors. Each picture of the input (video
+        stream, page) has its own small-face tile scan, as its frames follow each other."""
         sampling = self.sampling
-        deadline = start + sampling.time_budget_s
-        scan = TileScan(sampling.tiles_per_frame)
+        scans: defaultdict[int, TileScan] = defaultdict(lambda: TileScan(sampling.tiles_per_frame))
         decode_ms = [0.0]
         frames = clip.frames(sampling, deadline)
         reader = _ahead(frames, decode_ms) if clip.info.kind != "image" else _inline(frames)
@@ -117,8 +119,9 @@ class Pipeline:
             with reader as source:
                 for frame in source:
                     info = clip.info
+                    w, h = frame.width or info.width, frame.height or info.height
                     with worker.lock:
-                        sig = worker.extractor.extract(frame.rgb, info.width, info.height, scan)
+                        sig = worker.extractor.extract(frame.rgb, w, h, scans[frame.part])
                     agg.add(frame.timestamp_ms, sig)
                     if sampling.early_stop and agg.settled:
                         break
@@ -143,7 +146,7 @@ class Pipeline:
         if agg is None or clip is None or agg.frames == 0:
             assert error is not None
             d = self.policy.unscreened(error.code)
-            media = MediaInfo("unknown", None, None, None, 0)
+            media = MediaInfo("unknown", None, None, None, 0, streams=0, pages=0)
             signals = dict.fromkeys(CORE_SIGNALS)
             return ScreeningReport(
                 p.name,
@@ -172,6 +175,10 @@ class Pipeline:
             clip.frames_decoded,
             dict(agg.worst_ms) if several else {},
             agg.evidence if several else (),
+            info.streams,
+            info.covers,
+            info.pages,
+            info.thumbnail,
         )
         scores = dict(agg.scores)
         faces = agg.faces if several else tuple(replace(f, timestamp_ms=None) for f in agg.faces)

@@ -49,6 +49,12 @@ class MediaInfo:
     frames_decoded: int | None = None
     worst_ms: Mapping[str, float] = field(default_factory=dict)  # signal -> time of its maximum
     evidence: tuple[Evidence, ...] = ()  # top-k frames, most severe first
+    # Every picture the input shows is screened: its video streams (cover pictures included),
+    # or its pages (an EXIF thumbnail included, as the last page).
+    streams: int = 1
+    covers: int = 0
+    pages: int = 1
+    thumbnail: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,10 @@ class ScreeningReport:
                 "duration_s": r3(self.media.duration_s, 3),
                 "fps": r3(self.media.fps, 3),
                 "frames_decoded": self.media.frames_decoded,
+                "streams": self.media.streams,
+                "covers": self.media.covers,
+                "pages": self.media.pages,
+                "thumbnail": self.media.thumbnail,
                 "worst_ms": {k: round(v) for k, v in self.media.worst_ms.items()},
                 "evidence": [
                     {
