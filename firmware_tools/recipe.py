@@ -52,7 +52,20 @@ class ModelRecipe:
 
     @property
     def limits(self) -> dict[str, dict[str, float]]:
-        return {k: dict(v) for k, v in self.raw.get("limits", {}).items()}
+        """``{"max": {measure: bound}, "min": {...}}``: a variant outside any is never preferred."""
+        raw = self.raw.get("limits", {})
+        return {k: {m: float(b) for m, b in raw[k].items()} for k in ("max", "min") if k in raw}
+
+    @property
+    def limit_reasons(self) -> dict[str, str]:
+        """Why each limit has its value (``limits.reasons``, by measure name)."""
+        return {str(k): str(v) for k, v in self.raw.get("limits", {}).get("reasons", {}).items()}
+
+    @property
+    def small_faces(self) -> dict[str, Any] | None:
+        """The face detector's small-face held-out set (``validation.small_faces``), if any."""
+        spec = self.raw.get("validation", {}).get("small_faces")
+        return dict(spec) if spec else None
 
     @property
     def input(self) -> dict[str, Any]:
