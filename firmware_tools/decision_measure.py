@@ -1,0 +1,152 @@
+"""Fidelity in the decision range, end to end and at the tensor, for every open_nsfw variant.
+
+For each decision-range file (``tests/data/decision``): the float reference (the source ONNX in
+onnxruntime, as ``validate`` uses) on the model input the screener's preprocessing makes of the
+file; each variant's ``Screener.screen()`` score and verdict on the file (end to end); and each
+variant's TFLite file on that same input tensor (at the tensor). The legacy ``synth`` inputs are
+measured both ways too: as tensors (what the model card's ``*_synthetic`` columns use) and as
+the same pixels stored as a PNG and screened, to show how much of them survives preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from edge_screen import Screener, ScreenerOptions
+from edge_screen.bundle import Bundle
+
+from .decision_make import model_input, open_nsfw_spec
+from .recipe import SYNTHETIC_FILE, Work, load_recipe
+from .validate import environment, normalise, run_reference, run_tflite
+
+MODEL_ID = "open_nsfw"
+COMMAND = "python3 -m firmware_tools.decision measure --work DIR"
+REVIEW, HOLD = 0.2, 0.8  # the default policy's sexual thresholds
+
+
+def intended(name: str) -> str:
+    return name.split("_", 1)[0]
+
+
+def _float(work: Work, tensors: NDArray[np.uint8]) -> list[float]:
+    model = load_recipe().model(MODEL_ID)
+    x = normalise(tensors, model.input)
+    return [float(v) for v in run_reference(work, model, x)[0][:, 1]]
+
+
+def _dp(a: list[float], b: list[float]) -> dict[str, float]:
+    d = [abs(x - y) for x, y in zip(a, b, strict=True)]
+    return {"mean_abs_dp": round(statistics.fmean(d), 5), "max_abs_dp": round(max(d), 5)}
+
+
+def _screen(variant: str, media: list[bytes]) -> list[tuple[str, float, list[str]]]:
+    opts = ScreenerOptions(variants={MODEL_ID: variant}, threads=1, workers=1)
+    out = []
+    with Screener(opts) as screener:
+        for data in media:
+            r = screener.screen(data)
+            score = r.signals["sexual"]
+            out.append((r.verdict, -1.0 if score is None else float(score), list(r.reasons)))
+    return out
+
+
+def measure(work: Work, onnx: Path, files_dir: Path, results: Path) -> dict[str, Any]:
+    """Write ``results`` (JSON) and print it as a Markdown table."""
+    del onnx  # ensured by the caller; run_reference reads it from the work directory
+    spec = open_nsfw_spec()
+    bundle = Bundle.open()
+    (model_spec,) = [m for m in bundle.manifest.models if m.id == MODEL_ID]
+    files = sorted(p for p in files_dir.iterdir() if p.suffix in (".png", ".jpg"))
+    media = [p.read_bytes() for p in files]
+    tensors = np.stack([model_input(d, spec) for d in media])
+    ref = _float(work, tensors)
+    legacy = np.load(SYNTHETIC_FILE)["images"]
+    legacy_png = [_png(im) for im in legacy]
+    legacy_ref = _float(work, legacy)
+    legacy_e2e_ref = _float(work, np.stack([model_input(d, spec) for d in legacy_png]))
+    per_file: list[dict[str, Any]] = [
+        {"file": p.name, "sha256": hashlib.sha256(d).hexdigest(), "intended": intended(p.stem),
+         "float": round(f, 5), "variants": {}}
+        for p, d, f in zip(files, media, ref, strict=True)
+    ]
+    summary: dict[str, Any] = {}
+    legacy_out: dict[str, Any] = {
+        "n": len(legacy),
+        "float_at_tensor": _range(legacy_ref),
+        "float_through_screen_preprocessing": _range(legacy_e2e_ref),
+        "variants": {},
+    }
+    for v in model_spec.variants:
+        path = bundle.root / v.file
+        screened = _screen(v.name, media)
+        at_tensor = [float(s) for s in run_tflite(path, normalise(tensors, _raw(spec)))[0][:, 1]]
+        for row, (verdict, score, reasons), t in zip(per_file, screened, at_tensor, strict=True):
+            row["variants"][v.name] = {"verdict": verdict, "screen": round(score, 5),
+                                       "tensor": round(t, 5), "reasons": reasons}
+        e2e = [s for _, s, _ in screened]
+        ok = sum(verdict == row["intended"] for row, (verdict, _, _) in zip(per_file, screened,
+                                                                             strict=True))
+        summary[v.name] = {"n": len(files), "verdict_as_intended": ok,
+                           "end_to_end": _dp(e2e, ref), "at_tensor": _dp(at_tensor, ref)}
+        legacy_screen = [s for _, s, _ in _screen(v.name, legacy_png)]
+        legacy_tensor = [float(s) for s in run_tflite(path, normalise(legacy, _raw(spec)))[0][:, 1]]
+        legacy_out["variants"][v.name] = {
+            "at_tensor": {**_range(legacy_tensor), **_dp(legacy_tensor, legacy_ref)},
+            "through_screen": {**_range(legacy_screen), **_dp(legacy_screen, legacy_e2e_ref)},
+        }
+    out = {"command": COMMAND, "bundle_version": bundle.manifest.bundle_version,
+           "environment": environment(), "files": per_file, "summary": summary,
+           "legacy_synthetic": legacy_out}
+    results.write_text(json.dumps(out, indent=1) + "\n")
+    print(markdown(out), flush=True)
+    return out
+
+
+def _raw(spec: Any) -> dict[str, Any]:
+    return {"color": spec.color, "mean": list(spec.mean), "std": list(spec.std)}
+
+
+def _png(pixels: NDArray[np.uint8]) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _range(scores: list[float]) -> dict[str, float]:
+    return {"min": round(min(scores), 4), "max": round(max(scores), 4),
+            "n_review_or_more": sum(s >= REVIEW for s in scores)}
+
+
+def markdown(out: dict[str, Any]) -> str:
+    """The model card's table: per file and variant, screen() score (|dp| vs float)."""
+    names = list(out["summary"])
+    lines = ["| file | verdict meant | float | " + " | ".join(names) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]
+    for row in out["files"]:
+        cells = []
+        for v in names:
+            r = row["variants"][v]
+            cells.append(f"{r['verdict']} {r['screen']:.3f}")
+        lines.append(f"| {row['file']} | {row['intended']} | {row['float']:.3f} | "
+                     + " | ".join(cells) + " |")
+    for kind in ("end_to_end", "at_tensor"):
+        cells = [f"{out['summary'][v][kind]['mean_abs_dp']:.4f} / "
+                 f"{out['summary'][v][kind]['max_abs_dp']:.4f}" for v in names]
+        lines.append(f"| mean / max abs dP, {kind.replace('_', ' ')} | | | "
+                     + " | ".join(cells) + " |")
+    leg = out["legacy_synthetic"]
+    cells = [f"{leg['variants'][v]['through_screen']['n_review_or_more']}/{leg['n']}, "
+             f"max {leg['variants'][v]['through_screen']['max']:.3f}" for v in names]
+    lines.append(f"| legacy synthetic as PNG via screen(): n >= 0.2 | | "
+                 f"{leg['float_through_screen_preprocessing']['n_review_or_more']}/{leg['n']} | "
+                 + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""``review`` and ``hold`` reached through ``Screener.screen()`` with real open_nsfw scores.
+
+The files in ``data/decision`` are harmless pictures perturbed against the float open_nsfw model
+through the screener's own preprocessing (``python3 -m firmware_tools.decision make``): no
+threshold is lowered here. Each shipped variant must give the verdict the file is named after,
+with a score near the float model's on the same file (``firmware_tools/data/decision_range.json``,
+from ``python3 -m firmware_tools.decision measure``), so a variant stuck at 0, or preprocessing
+that no longer matches the one the files were made through, fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DATA
+
+from edge_screen import Screener, ScreenerOptions
+from edge_screen.bundle import Bundle
+
+DECISION = DATA / "decision"
+RESULTS = Path(__file__).parent.parent / "firmware_tools" / "data" / "decision_range.json"
+FILES = sorted(p.name for p in DECISION.iterdir() if p.suffix in (".png", ".jpg"))
+REVIEW, HOLD = 0.2, 0.8  # the default policy's sexual thresholds
+# Allowed |screen() score - float score| per variant, about 1.5-4x the largest measured on these
+# files (decision_range.json: fp16 0.0012, int8 0.073, int16x8 0.027). A score stuck at 0 is
+# off by 0.5 or more; on the review files, skipping the JPEG round trip moves fp32 by 0.2, a
+# bicubic resize by 0.1, swapped colour channels by 0.5 (all measured on fp32).
+TOLERANCE = {"fp32": 0.005, "fp16": 0.005, "int8": 0.11, "int16x8": 0.08}
+VARIANTS = tuple(TOLERANCE)
+MARGIN = 0.1  # the float score sits at least this far inside its verdict's range
+REVIEW_REASON = "possible sexual content (sexual {:.2f} >= 0.2)"
+HOLD_REASON = "sexual content likely (sexual {:.2f} >= 0.8)"
+
+
+def _reference() -> dict[str, dict[str, Any]]:
+    return {row["file"]: row for row in json.loads(RESULTS.read_text())["files"]}
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def variant_screener(request: pytest.FixtureRequest) -> Iterator[tuple[str, Screener]]:
+    opts = ScreenerOptions(variants={"open_nsfw": request.param}, threads=1, workers=1)
+    with Screener(opts) as screener:
+        yield request.param, screener
+
+
+def test_every_shipped_open_nsfw_variant_is_covered() -> None:
+    (spec,) = [m for m in Bundle.open().manifest.models if m.id == "open_nsfw"]
+    assert {v.name for v in spec.variants} == set(VARIANTS)
+
+
+def test_files_cover_review_and_hold_as_png_and_jpeg() -> None:
+    kinds = {(name.split("_", 1)[0], Path(name).suffix) for name in FILES}
+    assert {"review", "hold"} == {k for k, _ in kinds}
+    assert {".png", ".jpg"} <= {s for k, s in kinds if k == "review"}
+    assert {".png", ".jpg"} <= {s for k, s in kinds if k == "hold"}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_float_scores_are_of_these_exact_files_and_inside_the_range(name: str) -> None:
+    row = _reference()[name]
+    assert row["sha256"] == hashlib.sha256((DECISION / name).read_bytes()).hexdigest()
+    if name.startswith("review_"):
+        assert REVIEW + MARGIN <= row["float"] < HOLD - MARGIN
+    else:
+        assert row["float"] >= HOLD + MARGIN
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_screen_reaches_the_files_verdict_with_the_real_score(
+    variant_screener: tuple[str, Screener], name: str
+) -> None:
+    variant, screener = variant_screener
+    report = screener.screen(DECISION / name)
+    assert report.error is None
+    assert report.models["open_nsfw"].endswith(f"/{variant}")
+    score = report.signals["sexual"]
+    assert score is not None
+    expected = _reference()[name]["float"]
+    assert abs(score - expected) <= TOLERANCE[variant], f"{variant}: {score:.4f} vs float {expected:.4f}"
+    if name.startswith("review_"):
+        assert REVIEW <= score < HOLD
+        assert report.verdict == "review"
+        assert report.reasons == (REVIEW_REASON.format(score),)
+    else:
+        assert score >= HOLD
+        assert report.verdict == "hold"
+        assert report.reasons == (HOLD_REASON.format(score), REVIEW_REASON.format(score))
