@@ -117,17 +117,17 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any
     return manifest
 
 
-def adopt(work: Work, out: Path, recipe: Recipe | None = None) -> None:
+def adopt(work: Work, source: Path, recipe: Recipe | None = None) -> None:
     """Copy a bundle's variant files into the work directory, as if converted, after checking
     each against the bundle's own manifest (so what is measured is what ships)."""
     recipe = recipe or load_recipe()
-    manifest = parse_manifest(json.loads((out / "manifest.json").read_text()))
+    manifest = parse_manifest(json.loads((source / "manifest.json").read_text()))
     work.variants.mkdir(parents=True, exist_ok=True)
     for m in recipe.models:
         shipped = {v.name: v for v in next(s for s in manifest.models if s.id == m.id).variants}
         for name in m.variants:
             v = shipped.get(name)
-            src = out / (v.file if v else f"{m.id}.{name}{m.suffix}")
+            src = source / (v.file if v else f"{m.id}.{name}{m.suffix}")
             if v is None or not src.exists() or sha256_file(src) != v.sha256:
                 raise BundleError(f"{src} is missing or not the file the manifest lists")
             shutil.copy(src, work.variant_file(m.id, name, m.suffix))
@@ -149,10 +149,14 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-screen-fw-") as tmp:
         work = Work(Path(args.work) if args.work else Path(tmp))
-        fetch(work)
-        adopt(work, args.source or args.out)
-        validate(work, latency=True, runs=args.runs)
-        bundle(work, args.out)
+        try:
+            fetch(work)
+            adopt(work, args.source or args.out)
+            validate(work, latency=True, runs=args.runs)
+            bundle(work, args.out)
+        except (RuntimeError, FileNotFoundError, KeyError) as exc:  # as edge-screen-fw reports
+            print(f"firmware_tools.bundle --remeasure: error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 
