@@ -262,3 +262,17 @@ def test_closing_the_screener_ends_its_streams() -> None:
         live.screen_frame(np.zeros((8, 8, 3), np.uint8), 1)
     with pytest.raises(EdgeScreenError, match="closed"):
         s.stream()
+
+
+def test_a_nan_frame_never_sticks_in_the_aggregate() -> None:
+    """NaN compares false with everything: a NaN first frame used to stay the 'worst' sexual
+    score, hide every later frame's, and break to_json after the verdict was given."""
+    from edge_screen import ModelError
+    from edge_screen.aggregate import Aggregator
+    from edge_screen.signals import Signals
+
+    agg = Aggregator(Policy.default())
+    with pytest.raises(ModelError, match="non-finite signal sexual"):
+        agg.add(0, Signals({"sexual": float("nan"), "minor": None, "violence": None}, (), {}))
+    agg.add(10, Signals({"sexual": 0.9, "minor": None, "violence": None}, (), {}))
+    assert agg.frames == 1 and agg.scores["sexual"] == 0.9 and agg.decision.verdict == "hold"
