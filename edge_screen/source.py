@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .errors import MediaIOError, MediaTooLarge
+from .errors import MediaError, MediaIOError, MediaTooLarge
 from .frames import check_deadline
 
 MediaInput = (
@@ -131,6 +131,8 @@ def hash_input(
             pos = media.tell()
             _hash_file(media, digest, max_bytes, deadline)
             media.seek(pos)
+    except MediaError:  # a timeout is an OSError too
+        raise
     except OSError as exc:
         raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
     return digest.hexdigest()

@@ -45,9 +45,6 @@ from .frames import (
 from .probe import check_dimensions
 
 VideoInput = str | os.PathLike[str] | bytes | BinaryIO
-# Subtitle codecs that draw pictures (DVD, Blu-ray, DVB, XSUB): shown over the video.
-_BITMAP_SUBTITLES = {"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"}
-
 
 @contextmanager
 def _av_errors(fmt: str) -> Iterator[None]:
@@ -91,10 +88,11 @@ class VideoClip:
                 f"pictures), over the limit of {limits.max_streams}: not screened in part"
             )
         for sub in self._c.streams.subtitles:
-            name = sub.codec_context.name if sub.codec_context is not None else "unknown"
-            if name in _BITMAP_SUBTITLES:
+            cc = sub.codec_context
+            if cc is None or cc.codec.bitmap_sub:  # an unknown codec may draw pictures too
+                name = cc.name if cc is not None else "an unknown codec"
                 raise UnsupportedMedia(
-                    f"{self._fmt} file has a picture subtitle stream ({name}), not screened"
+                    f"{self._fmt} file has a picture subtitle stream ({name}): not screened"
                 )
         self._tracks = [_Track(self._c, s, self._fmt, limits, min_side) for s in streams]
         self._covers = [t for t in self._tracks if t.cover]

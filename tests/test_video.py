@@ -272,7 +272,7 @@ def test_animation_limits_and_time_budget_keep_their_error_codes() -> None:
         r = s.screen(bytes(grown))
         assert r.error is not None and r.error.code == "too_large", r.error
         assert "frame of 3000x3000" in r.error.message
-    with Screener(threads=1, sampling=SamplingOptions(time_budget_s=0.0)) as s:
+    with Screener(threads=1, sampling=SamplingOptions(time_budget_s=1e-9)) as s:
         r = s.screen(gif)
         assert r.error is not None and r.error.code == "timeout", r.error
 
@@ -352,12 +352,12 @@ def test_bad_videos_get_a_typed_error_and_the_unscreenable_verdict(
 ) -> None:
     r = screener.screen(make())
     assert r.error is not None and r.error.code == code, r.error
-    assert r.verdict == "hold" and r.signals["sexual"] is None
+    assert r.verdict == "hold"  # frames screened before the damage keep their signals
 
 
 def test_limits_and_time_budget_are_enforced_before_decoding(three_seconds: bytes) -> None:
     small = VideoLimits(max_side=256)
-    no_time = SamplingOptions(time_budget_s=0.0)
+    no_time = SamplingOptions(time_budget_s=1e-9)
     with Screener(ScreenerOptions(threads=1, video_limits=small)) as s:
         assert s.screen(three_seconds).error.code == "too_large"  # type: ignore[union-attr]
     with Screener(ScreenerOptions(threads=1, sampling=no_time)) as s:

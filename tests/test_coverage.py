@@ -1,0 +1,357 @@
+"""Every picture an input shows is screened, or the input is unscreenable (fail closed).
+
+Every video stream and cover picture, every page of a multi-page still and its EXIF thumbnail;
+limits on decoded frames, not only headers; the time budget from the start of the item; pixels
+(numpy arrays, PIL images) accepted, anything else a ``TypeError``. Media are made here, the
+face comes from the committed astronaut photo, and the default bundle screens them for real.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import IMAGES, astronaut, encode
+from PIL import ExifTags, Image
+from test_video import CODEC, FPS, clip, scene, timeline
+
+from edge_screen import ImageLimits, SamplingOptions, Screener, ScreenerOptions, VideoLimits
+from edge_screen.prepare import prepare
+
+pytestmark = pytest.mark.filterwarnings("ignore:::PIL")
+
+
+def _add_track(out: av.container.OutputContainer, frames: list[np.ndarray]) -> av.VideoStream:
+    s = out.add_stream(CODEC, rate=FPS)
+    s.height, s.width = frames[0].shape[:2]
+    s.pix_fmt = "yuv420p"
+    s.codec_context.gop_size = FPS
+    return s
+
+
+def tracks(*streams: list[np.ndarray], fmt: str = "matroska") -> bytes:
+    """One container with a video stream per list of frames, in that order."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        added = [(_add_track(out, frames), frames) for frames in streams]
+        for s, frames in added:
+            for i, rgb in enumerate(frames):
+                picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                picture.pts = i
+                out.mux(s.encode(picture))
+            out.mux(s.encode())
+    return buf.getvalue()
+
+
+def faceless(n: int = FPS, size: tuple[int, int] = (160, 120)) -> list[np.ndarray]:
+    return [scene(False, size)] * n
+
+
+def face_jpeg(side: int = 240) -> bytes:
+    return encode(astronaut().resize((side, side)), "JPEG", quality=90)
+
+
+# --- every video stream ---------------------------------------------------------------------
+
+
+def test_face_on_the_second_video_track_behind_a_decoy_first_track_is_found(
+    screener: Screener,
+) -> None:
+    data = tracks(faceless(), [scene(True)] * FPS)
+    r = screener.screen(data)
+    assert r.ok, r.error
+    assert len(r.faces) == 1, "the 480x360 second track shows a face"
+    assert r.media.frames_screened >= 2, "frames of both tracks"
+
+
+@pytest.mark.parametrize("container", ["matroska-attachment", "mp4-covr"])
+def test_cover_picture_with_a_face_is_screened(screener: Screener, container: str) -> None:
+    frames = faceless()
+    buf = io.BytesIO()
+    fmt = "matroska" if container.startswith("matroska") else "mp4"
+    with av.open(buf, "w", format=fmt) as out:
+        s = _add_track(out, frames)
+        if fmt == "matroska":
+            out.add_attachment("cover.jpg", "image/jpeg", face_jpeg())
+        else:
+            cover = out.add_stream("mjpeg", rate=1)
+            cover.width = cover.height = 240
+            cover.pix_fmt = "yuvj420p"
+            cover.disposition = av.stream.Disposition.attached_pic
+        for i, rgb in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            picture.pts = i
+            out.mux(s.encode(picture))
+        out.mux(s.encode())
+        if fmt == "mp4":
+            pkt = av.Packet(face_jpeg())
+            pkt.stream, pkt.pts, pkt.dts = cover, 0, 0
+            out.mux(pkt)
+    with av.open(io.BytesIO(buf.getvalue())) as c:  # the cover is a video stream to FFmpeg
+        assert any(s.disposition & av.stream.Disposition.attached_pic for s in c.streams.video)
+    r = screener.screen(buf.getvalue())
+    assert r.ok, r.error
+    assert len(r.faces) == 1 and r.media.frames_screened >= 2
+
+
+def test_more_video_streams_than_the_limit_is_too_large(screener: Screener) -> None:
+    small = faceless(2, (32, 24))
+    r = screener.screen(tracks(*[small] * 9))  # one over the default limit
+    assert r.error is not None and r.error.code == "too_large", r.error
+    assert "9 video streams" in r.error.message and r.verdict == "hold"
+    assert VideoLimits().max_streams == 8
+    with Screener(threads=1, video_limits=VideoLimits(max_streams=1)) as s:
+        r = s.screen(tracks(small, small))
+        assert r.error is not None and r.error.code == "too_large", r.error
+
+
+def test_second_track_in_a_codec_nothing_here_decodes_makes_the_video_unsupported(
+    screener: Screener,
+) -> None:
+    data = tracks(faceless(), faceless())
+    with av.open(io.BytesIO(data)) as c:
+        codec_id = {"mpeg4": b"V_MPEG4/ISO/ASP", "h264": b"V_MPEG4/ISO/AVC"}[
+            c.streams.video[1].codec_context.name
+        ]
+    first = data.index(codec_id)
+    second = data.index(codec_id, first + 1)
+    broken = data[:second] + b"V_ZZZZ/ISO/ZZZ"[: len(codec_id)].ljust(len(codec_id), b"Z")
+    broken += data[second + len(codec_id) :]
+    r = screener.screen(broken)
+    assert r.error is not None and r.error.code == "unsupported", r.error
+    assert "stream 1" in r.error.message and r.verdict == "hold"
+
+
+def test_picture_subtitle_stream_makes_the_video_unsupported(screener: Screener) -> None:
+    buf = io.BytesIO()
+    frames = faceless(3)
+    with av.open(buf, "w", format="matroska") as out:
+        s = _add_track(out, frames)
+        out.add_stream("dvdsub")  # DVD subtitles are pictures drawn over the video
+        for i, rgb in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            picture.pts = i
+            out.mux(s.encode(picture))
+        out.mux(s.encode())
+    r = screener.screen(buf.getvalue())
+    assert r.error is not None and r.error.code == "unsupported", r.error
+    assert "subtitle" in r.error.message
+
+
+# --- limits on decoded frames -----------------------------------------------------------
+
+
+def resolution_change(big: tuple[int, int]) -> bytes:
+    """A Matroska MJPEG stream whose header says 160x120; its fourth frame is ``big``."""
+    sizes = [(160, 120)] * 3 + [big] + [(160, 120)]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="matroska") as out:
+        s = out.add_stream("mjpeg", rate=FPS)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuvj420p"
+        for i, size in enumerate(sizes):
+            pkt = av.Packet(encode(Image.fromarray(scene(False, size)), "JPEG"))
+            pkt.stream, pkt.pts, pkt.dts = s, i, i
+            pkt.time_base = Fraction(1, FPS)
+            pkt.is_keyframe = True
+            out.mux(pkt)
+    return buf.getvalue()
+
+
+def test_frame_larger_than_the_limits_mid_stream_is_too_large() -> None:
+    data = resolution_change((1280, 960))
+    with av.open(io.BytesIO(data)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (160, 120)
+    with Screener(threads=1, video_limits=VideoLimits(max_side=1000)) as s:
+        r = s.screen(data)
+    assert r.error is not None and r.error.code == "too_large", r.error
+    assert "decoded frame of 1280x960" in r.error.message and r.verdict == "hold"
+
+
+def test_page_larger_than_the_limits_is_too_large(screener: Screener) -> None:
+    first = Image.new("RGB", (512, 512), (120, 120, 120))
+    tif = encode(first, "TIFF", save_all=True, append_images=[Image.new("RGB", (3000, 16))])
+    with Screener(threads=1, image_limits=ImageLimits(max_side=2000)) as s:
+        r = s.screen(tif)
+    assert r.error is not None and r.error.code == "too_large", r.error
+    assert "page 2 of 3000x16" in r.error.message
+
+
+# --- every page of a still --------------------------------------------------------------
+
+
+def blank() -> Image.Image:
+    return Image.fromarray(scene(False, (512, 512)))
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "MPO"])
+def test_face_on_page_two_is_found(screener: Screener, fmt: str) -> None:
+    data = encode(blank(), fmt, save_all=True, append_images=[astronaut()])
+    assert screener.screen(encode(blank(), fmt)).faces == (), "page 1 alone shows no face"
+    r = screener.screen(data)
+    assert r.ok, r.error
+    assert len(r.faces) == 1 and r.media.frames_screened == 2
+    assert r.media.kind == "image" and (r.media.width, r.media.height) == (512, 512)
+
+
+def test_face_on_the_second_image_of_a_heif_is_found(screener: Screener) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    try:
+        data = encode(blank(), "HEIF", save_all=True, append_images=[astronaut()])
+    except (OSError, ValueError, RuntimeError) as exc:
+        pytest.skip(f"no HEIF encoder here: {exc}")
+    r = screener.screen(data)
+    assert r.ok, r.error
+    assert len(r.faces) == 1 and r.media.frames_screened == 2
+
+
+def test_more_pages_than_the_limit_is_too_large(screener: Screener) -> None:
+    page = Image.new("RGB", (64, 48))
+    over = encode(page, "TIFF", save_all=True, append_images=[page] * 16)  # 17 pages
+    r = screener.screen(over)
+    assert r.error is not None and r.error.code == "too_large", r.error
+    assert "pages" in r.error.message and r.verdict == "hold"
+    assert ImageLimits().max_pages == 16
+    three = encode(page, "TIFF", save_all=True, append_images=[page, page])
+    with Screener(threads=1, image_limits=ImageLimits(max_pages=2)) as s:
+        assert s.screen(three).error.code == "too_large"  # type: ignore[union-attr]
+    with Screener(threads=1, image_limits=ImageLimits(max_pages=3)) as s:
+        r = s.screen(three)
+        assert r.ok and r.media.frames_screened == 3, r.error
+
+
+def exif_with_thumbnail(thumb: bytes) -> bytes:
+    """An EXIF block (little-endian TIFF) whose IFD1 holds ``thumb``, a JPEG thumbnail."""
+    ifd0 = struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, 1) + struct.pack("<I", 26)
+    at = 26 + 2 + 3 * 12 + 4
+    ifd1 = struct.pack("<H", 3)
+    ifd1 += struct.pack("<HHII", 0x0103, 3, 1, 6)  # Compression: JPEG
+    ifd1 += struct.pack("<HHII", 0x0201, 4, 1, at)  # JPEGInterchangeFormat
+    ifd1 += struct.pack("<HHII", 0x0202, 4, 1, len(thumb))  # ...Length
+    ifd1 += struct.pack("<I", 0)
+    return b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd0 + ifd1 + thumb
+
+
+def test_exif_thumbnail_is_screened_as_one_more_page(screener: Screener) -> None:
+    """A file browser shows the thumbnail: here it is swapped for a face the photo lacks."""
+    data = encode(blank(), "JPEG", exif=exif_with_thumbnail(face_jpeg()))
+    im = Image.open(io.BytesIO(data))
+    assert im.getexif().get_ifd(ExifTags.IFD.IFD1), "Pillow reads the thumbnail's IFD1"
+    r = screener.screen(data)
+    assert r.ok, r.error
+    assert len(r.faces) == 1 and r.media.frames_screened == 2 and r.media.format == "JPEG"
+    damaged = encode(blank(), "JPEG", exif=exif_with_thumbnail(face_jpeg()[:200]))
+    r = screener.screen(damaged)
+    assert r.error is not None and r.error.code == "corrupt", "a broken thumbnail fails closed"
+
+
+# --- the time budget covers hashing ----------------------------------------------------------
+
+
+class SlowFile(io.BytesIO):
+    """A seekable binary file whose large reads take 0.1 s each (a slow SD card)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size >= 1 << 20:
+            time.sleep(0.1)
+        return super().read(size)
+
+
+def test_hashing_a_video_counts_against_the_time_budget() -> None:
+    """20 MiB hashed in 2 s against a 1 s budget: the budget ran out before a frame decoded
+    (it used to start after the hash)."""
+    video = clip(timeline(FPS, lambda i: True), gop=1000)
+    padded = video + struct.pack(">I", 20 << 20) + b"free" + bytes((20 << 20) - 8)
+    opts = ScreenerOptions(threads=1, sampling=SamplingOptions(time_budget_s=1.0))
+    with Screener(opts) as s:
+        assert s.screen(padded).ok, "the clip itself screens within the budget"
+        r = s.screen(SlowFile(padded))
+    assert r.error is not None and r.error.code == "timeout", r.error
+    assert r.verdict == "hold"
+
+
+def test_prepared_carries_the_deadline_that_started_with_the_item() -> None:
+    opts = ScreenerOptions(threads=1, sampling=SamplingOptions(time_budget_s=7.0))
+    before = time.perf_counter()
+    p = prepare(clip(timeline(3, lambda i: False)), opts)
+    try:
+        assert before + 7.0 <= p.deadline <= time.perf_counter() + 7.0
+    finally:
+        if p.clip is not None:
+            p.clip.close()
+
+
+# --- pixels in, and what is not an input -----------------------------------------------------
+
+
+def test_numpy_arrays_and_pil_images_are_screened_as_a_decoded_photo(screener: Screener) -> None:
+    rgb = np.asarray(astronaut())
+    photo = screener.screen(IMAGES / "astronaut.jpg")
+    for pixels in (rgb, astronaut(), rgb[:, :, ::-1].copy()[:, :, ::-1]):
+        r = screener.screen(pixels)
+        assert r.ok and r.media.kind == "image" and r.sha256 is None, r.error
+        assert len(r.faces) == len(photo.faces) == 1
+        assert r.signals["sexual"] == pytest.approx(photo.signals["sexual"], abs=1e-6)
+    grey = np.asarray(astronaut().convert("L"))
+    rgba = np.asarray(astronaut().convert("RGBA"))
+    for pixels in (grey, grey[:, :, None], rgba):
+        r = screener.screen(pixels)
+        assert r.ok and len(r.faces) == 1, (pixels.shape, r.error)
+    huge = np.zeros((1, 40_000, 3), np.uint8)
+    assert screener.screen(huge).error.code == "too_large"  # type: ignore[union-attr]
+
+
+def test_every_frame_and_page_of_a_pil_image_is_screened(screener: Screener) -> None:
+    tif = Image.open(
+        io.BytesIO(encode(blank(), "TIFF", save_all=True, append_images=[astronaut()]))
+    )
+    r = screener.screen(tif)
+    assert r.ok and len(r.faces) == 1 and r.media.frames_screened == 2, r.error
+    assert tif.tell() == 0 and tif.load() is not None, "the caller's image is left open"
+    frames = [Image.fromarray(f) for f in timeline(6, lambda i: i == 5)]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=200)
+    r = screener.screen(Image.open(io.BytesIO(gif)))
+    assert r.ok and r.media.kind == "animation" and len(r.faces) == 1, r.error
+
+
+def test_what_screen_cannot_take_is_a_type_error(screener: Screener, tmp_path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes((IMAGES / "astronaut.jpg").read_bytes())
+
+    class Name(str):
+        pass
+
+    class Data(bytes):
+        pass
+
+    data = path.read_bytes()
+    for fine in (Name(path), Data(data), bytearray(data), memoryview(data), str(path)):
+        assert screener.screen(fine).ok, type(fine)
+    text = open(path, encoding="latin-1")  # noqa: SIM115
+    wrong = [
+        None,
+        3,
+        2.5,
+        True,
+        [data],
+        {"path": str(path)},
+        text,
+        io.StringIO("not bytes"),
+        np.zeros((8, 8, 3), np.float32),
+        np.frombuffer(data, np.uint8),  # encoded bytes as an array: pass .tobytes()
+        np.zeros((8, 8, 2), np.uint8),
+        np.zeros((0, 8, 3), np.uint8),
+    ]
+    try:
+        for bad in wrong:
+            with pytest.raises(TypeError):
+                screener.screen(bad)  # type: ignore[arg-type]
+    finally:
+        text.close()
+    assert os.path.exists(path)
