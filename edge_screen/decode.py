@@ -30,6 +30,7 @@ class ImageLimits:
 
     max_pixels: int = 64_000_000
     max_side: int = 30_000
+    max_pages: int = 16  # pictures of a still, every one screened; past it: too_large
 
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
