@@ -46,6 +46,7 @@ from .probe import check_dimensions
 
 VideoInput = str | os.PathLike[str] | bytes | BinaryIO
 
+
 @contextmanager
 def _av_errors(fmt: str) -> Iterator[None]:
     """FFmpeg's errors as ours: a missing file is ``io``, damaged data ``corrupt``."""
