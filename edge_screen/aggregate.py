@@ -42,12 +42,18 @@ class Aggregator:
     def add(self, timestamp_ms: float, sig: Signals) -> Decision:
         """Fold one frame's signals in; return the verdict over all frames so far.
 
-        A non-finite signal is a ``ModelError`` and is not folded in: NaN compares false with
-        everything, so it would stick as the worst value and hide every later frame's.
+        A non-finite signal, or one outside 0..1, is a ``ModelError`` and is not folded in: NaN
+        compares false with everything, so it would stick as the worst value and hide every
+        later frame's.
         """
         broken = [k for k, v in sig.scores.items() if v is not None and not math.isfinite(v)]
         if broken:
             raise ModelError(f"non-finite signal {', '.join(broken)} at {timestamp_ms:.0f} ms")
+        # Every signal is a probability: a raw logit (a bundle with the wrong activation) could
+        # sit below every threshold and pass as "nothing found".
+        odd = [k for k, v in sig.scores.items() if v is not None and not -1e-4 <= v <= 1 + 1e-4]
+        if odd:
+            raise ModelError(f"signal {', '.join(odd)} is not a probability (outside 0..1)")
         self.frames += 1
         for name, value in sig.scores.items():
             prev = self.scores.get(name)

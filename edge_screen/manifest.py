@@ -23,6 +23,8 @@ TASKS: tuple[str, ...] = (
     "age_estimation",
     "image_classification",
 )
+# P(minor) is the age model's mass under this age; a bundle may raise it, never lower it.
+MINOR_BELOW = 18.0
 # Signals the runtime computes itself: a classifier named so would overwrite them.
 RESERVED_SIGNALS = frozenset({"minor"})
 Resize = Literal["letterbox", "stretch", "align_face"]
@@ -278,9 +280,15 @@ def _output(task: str, d: Mapping[str, Any], where: str) -> Output:
             ),
         )
     if task == "age_estimation":
+        minor_below = d.get("minor_below", MINOR_BELOW)
+        if not isinstance(minor_below, int | float) or not minor_below >= MINOR_BELOW:
+            raise ManifestError(
+                f"{where}.minor_below: {minor_below!r}; a minor is under {MINOR_BELOW:g} "
+                "at least (a bundle may widen that, never narrow it)"
+            )
         return AgeOutput(
             ages=_floats(_get(d, "ages", where, list), None, f"{where}.ages"),
-            minor_below=float(d.get("minor_below", 18.0)),
+            minor_below=float(minor_below),
         )
     labels = tuple(str(x) for x in _get(d, "labels", where, list))
     positive = _get(d, "positive", where, str)

@@ -276,3 +276,29 @@ def test_a_nan_frame_never_sticks_in_the_aggregate() -> None:
         agg.add(0, Signals({"sexual": float("nan"), "minor": None, "violence": None}, (), {}))
     agg.add(10, Signals({"sexual": 0.9, "minor": None, "violence": None}, (), {}))
     assert agg.frames == 1 and agg.scores["sexual"] == 0.9 and agg.decision.verdict == "hold"
+
+
+def test_a_classifier_giving_raw_logits_is_a_model_error_not_a_low_score(tmp_path: Path) -> None:
+    """With activation "none", a negative logit sat below every threshold: `allow`."""
+
+    def no_activation(m: dict[str, Any], root: Path) -> None:
+        swap_classifier(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), np.array([3.0, -3.0]))(
+            m, root
+        )
+        next(x for x in m["models"] if x["id"] == "open_nsfw")["output"]["activation"] = "none"
+
+    with Screener(bundle=bundle(tmp_path / "b", no_activation)) as s:
+        r = s.screen(IMAGES / "astronaut.jpg")
+    assert r.verdict == "hold" and r.error is not None and r.error.code == "model"
+
+
+@pytest.mark.parametrize("minor_below", [0, 12, "18", None])
+def test_an_age_model_cannot_narrow_what_a_minor_is(tmp_path: Path, minor_below: Any) -> None:
+    from edge_screen import ManifestError
+
+    def narrow(m: dict[str, Any], _: Path) -> None:
+        age = next(x for x in m["models"] if x["task"] == "age_estimation")
+        age["output"]["minor_below"] = minor_below
+
+    with pytest.raises(ManifestError, match="minor_below"):
+        Screener(bundle=bundle(tmp_path / "b", narrow))
