@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import ExifTags, Image, UnidentifiedImageError, features
+from PIL import ExifTags, Image, JpegImagePlugin, UnidentifiedImageError, features
 
 from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
 from .probe import Probe, check_dimensions
@@ -69,7 +69,7 @@ class Detail:
     limits: ImageLimits
     width: int  # upright original
     height: int
-    working_scale: float  # original pixels per working pixel
+    working_scale: float  # original pixels per working pixel (the decoder's scale x reduce)
 
     def finest_scale(self, wanted: float) -> float:
         """The scale (original px per px) ``patches`` gives for a request of ``wanted``."""
@@ -82,29 +82,26 @@ class Detail:
         ``wanted`` original pixels per patch pixel where the original has them."""
         try:
             im, orientation = _open(self.data, self.found, self.limits)
-            d = int(self.finest_scale(wanted))
-            if d > 1:
-                im.draft("RGB", (max(1, im.width // d), max(1, im.height // d)))
+            d = _draft(im, self.finest_scale(wanted))
             im.load()
             im = to_rgb(im)
             swapped = orientation in (5, 6, 7, 8)
             up_w, up_h = (im.height, im.width) if swapped else (im.width, im.height)
-            sx, sy = self.width / up_w, self.height / up_h
             method = _TRANSPOSE.get(orientation)
             out = []
             for x0, y0, x1, y1 in boxes:
                 # The region in upright decoded pixels, then where it lies before the transpose,
                 # so only the region is transposed and copied out.
-                px0, py0 = max(0, math.floor(x0 / sx)), max(0, math.floor(y0 / sy))
-                px1, py1 = min(up_w, math.ceil(x1 / sx)), min(up_h, math.ceil(y1 / sy))
+                px0, py0 = max(0, math.floor(x0 / d)), max(0, math.floor(y0 / d))
+                px1, py1 = min(up_w, math.ceil(x1 / d)), min(up_h, math.ceil(y1 / d))
                 if px1 <= px0 or py1 <= py0:
-                    out.append(Patch(np.zeros((0, 0, 3), np.uint8), x0, y0, sx))
+                    out.append(Patch(np.zeros((0, 0, 3), np.uint8), x0, y0, d))
                     continue
                 crop = im.crop(_stored_box((px0, py0, px1, py1), up_w, up_h, orientation))
                 if method is not None:
                     crop = crop.transpose(method)
                 rgb = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8))
-                out.append(Patch(rgb, px0 * sx, py0 * sy, sx))
+                out.append(Patch(rgb, px0 * d, py0 * d, d))
             return out
         except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
             raise
@@ -211,10 +208,7 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
     try:
         im, orientation = _open(data, found, limits)
         width, height = im.size
-        if found.format == "JPEG":
-            scale = min(width, height) / max(min_side, 1)
-            if scale >= 2:
-                im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+        draft = _draft(im, min(width, height) / max(min_side, 1))
         im.load()
         rgb_im = to_rgb(im)
         factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
@@ -238,9 +232,19 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
     swapped = orientation in (5, 6, 7, 8)
     full_w, full_h = (height, width) if swapped else (width, height)
     detail = None
-    if rgb.shape[1] < full_w:
-        detail = Detail(data, found, limits, full_w, full_h, full_w / rgb.shape[1])
+    if draft * factor > 1:
+        detail = Detail(data, found, limits, full_w, full_h, draft * factor)
     return DecodedImage(np.ascontiguousarray(rgb), full_w, full_h, found.format, detail)
+
+
+def _draft(im: Image.Image, scale: float) -> float:
+    """Ask a JPEG's decoder for a DCT scale of 1/2, 1/4 or 1/8, the coarsest within ``scale``
+    (original px per decoded px); returns the scale it will decode at (1 for other formats)."""
+    if not isinstance(im, JpegImagePlugin.JpegImageFile) or scale < 2:
+        return 1.0
+    width, height = im.size
+    got = im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+    return width / got[1][2] if got is not None else 1.0
 
 
 def _open(data: bytes, found: Probe, limits: ImageLimits) -> tuple[Image.Image, int]:

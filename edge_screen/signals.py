@@ -2,18 +2,24 @@
 
 Which models run is read from the bundle manifest: every ``image_classification`` model adds its
 ``signal`` (sexual, violence, ...) with no code change here.
+
+The detector and the classifiers see the working image; a face's age chip (and the landmarks that
+align it) is cut from pixels at least ``CHIP_SOURCE`` times finer than the chip where the original
+has them (``decode.Detail``), since the age model moves by years for a pixel of chip shift.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import faces, preprocess
+from .decode import Detail, Patch
 from .infer import Model
 from .landmarks import ShapePredictor
 from .manifest import AgeOutput, ClassifierOutput, FaceDetectorOutput, LandmarksOutput, ModelSpec
@@ -22,9 +28,34 @@ from .report import CORE_SIGNALS, Face
 
 @dataclass(frozen=True)
 class Signals:
+    """One frame's signals. ``unaged`` counts the faces found but not aged (under the age floors,
+    or past ``max_faces``): ``scores["minor"]`` says nothing about them."""
+
     scores: Mapping[str, float | None]
     faces: tuple[Face, ...]
     timing_ms: Mapping[str, float]
+    unaged: int = 0
+
+
+# The age chip spans about this many times the detector box's width (its similarity transform
+# from the landmarks: 1.07 on astronaut.jpg, 1.08 on grace_hopper.jpg), so the chip's source
+# pixels per chip pixel can be told from the box before any landmark is placed.
+CHIP_SPAN = 1.08
+# Chips are cut from pixels at least this fine (source px per chip px) where the original has
+# them: then dlib's pyramid, not the decoder's scale, makes the chip's last reduction.
+CHIP_SOURCE = 2.0
+# The age floors, measured by ``python -m firmware_tools.age_floor`` (see there): a face is
+# aged only when its box is at least MIN_AGE_FACE px wide in the pixels its chip is cut from and
+# the detector scores it at least MIN_AGE_SCORE. Smaller or less sure faces are still reported,
+# with no age.
+MIN_AGE_FACE = 48.0
+MIN_AGE_SCORE = 0.75
+# The age model moves by years for one pixel of chip shift (``firmware_tools.age_sensitivity``),
+# and landmarks from two views of one face differ by about that much: ages are the mean
+# distribution over the chip and the chip moved by half a pixel left, right, up and down. A
+# 212 px face pasted into 1, 4, 12 and 27 MP photos aged 29.9-34.0 y from one chip each, and
+# 33.4-34.2 y from these five (astronaut.jpg's face; grace_hopper's 79.5-79.9 either way).
+CHIP_SHIFTS = ((0.0, 0.0), (0.5, 0.0), (-0.5, 0.0), (0.0, 0.5), (0.0, -0.5))
 
 
 def _softmax(x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -63,6 +94,8 @@ class SignalExtractor:
         max_faces: int = 8,
         face_threshold: float | None = None,
         min_face: float = faces.DEFAULT_MIN_FACE,
+        min_age_face: float = MIN_AGE_FACE,
+        min_age_score: float = MIN_AGE_SCORE,
     ) -> None:
         self.detector = next((m for m in models if m.spec.task == "face_detection"), None)
         self.age = next((m for m in models if m.spec.task == "age_estimation"), None)
@@ -71,6 +104,8 @@ class SignalExtractor:
         self.max_faces = max_faces
         self.face_threshold = face_threshold
         self.min_face = min_face  # fraction of the short side; smaller faces may be missed
+        self.min_age_face = min_age_face  # box width in chip-source px; smaller: no age
+        self.min_age_score = min_age_score  # detector score; less sure: no age
 
     def invocations(self) -> dict[str, int]:
         """Model id -> how many times it has run (the detector runs once per tile)."""
@@ -83,9 +118,13 @@ class SignalExtractor:
         width: int,
         height: int,
         scan: faces.TileScan | None = None,
+        *,
+        detail: Detail | None = None,
     ) -> Signals:
         """Signals for one upright frame; ``width``/``height`` are the original's, for boxes.
-        ``scan`` spreads the small-face tiles over the frames of one clip or stream."""
+        ``scan`` spreads the small-face tiles over the frames of one clip or stream. ``detail``
+        (a photo's ``DecodedImage.detail``) gives age chips finer pixels than ``rgb`` has;
+        without it chips are cut from ``rgb``, as for video frames."""
         timing: dict[str, float] = {}
         scores: dict[str, float | None] = dict.fromkeys(CORE_SIGNALS)
         t = time.perf_counter()
@@ -104,14 +143,20 @@ class SignalExtractor:
         found: tuple[Face, ...] = ()
         if self.detector is not None:
             t = time.perf_counter()
-            found = self._faces(rgb, width / rgb.shape[1], height / rgb.shape[0], scan)
+            found = self._faces(rgb, width / rgb.shape[1], height / rgb.shape[0], scan, detail)
             timing["faces"] = (time.perf_counter() - t) * 1e3
             p_minor = [f.p_minor for f in found if f.p_minor is not None]
             scores["minor"] = max(p_minor) if p_minor else None
-        return Signals(scores, found, timing)
+        unaged = sum(f.p_minor is None for f in found) if self.age is not None else 0
+        return Signals(scores, found, timing, unaged)
 
     def _faces(
-        self, rgb: NDArray[np.uint8], sx: float, sy: float, scan: faces.TileScan | None
+        self,
+        rgb: NDArray[np.uint8],
+        sx: float,
+        sy: float,
+        scan: faces.TileScan | None,
+        detail: Detail | None,
     ) -> tuple[Face, ...]:
         assert self.detector is not None
         out = self.detector.spec.output
@@ -125,18 +170,64 @@ class SignalExtractor:
             self.min_face,
             scan,
         )
+        # Original px per working px: the decoders' exact scales when known (boxes into detail).
+        ws = detail.working_scale if detail is not None else sx
+        sources = self._age_sources(rgb, ws, detections, detail)
         result = []
-        for i, det in enumerate(detections):
+        for det, source in zip(detections, sources, strict=True):
             x, y = det.box[0::2], det.box[1::2]
             age, p_minor = (None, None)
-            if self.age is not None and i < self.max_faces:
-                age, p_minor = self._age(rgb, x, y, det.keypoints)
+            if source is not None:
+                bx, by = source.to_patch(x * ws, y * ws)
+                kx, ky = source.to_patch(det.keypoints[:, 0] * ws, det.keypoints[:, 1] * ws)
+                age, p_minor = self._age(source.rgb, bx, by, np.stack([kx, ky], axis=1))
             x0, x1 = np.clip(x, 0, rgb.shape[1]) * sx
             y0, y1 = np.clip(y, 0, rgb.shape[0]) * sy
             result.append(
                 Face((float(x0), float(y0), float(x1), float(y1)), det.score, age, p_minor)
             )
         return tuple(result)
+
+    def _age_sources(
+        self,
+        rgb: NDArray[np.uint8],
+        ws: float,
+        detections: list[faces.Detection],
+        detail: Detail | None,
+    ) -> list[Patch | None]:
+        """Per detection, the pixels to cut its age chip from (a patch about twice its size),
+        or None when it is not aged: past ``max_faces``, scored under ``min_age_score``, or
+        under ``min_age_face`` px wide in the finest pixels there are. The working image serves
+        when it has ``CHIP_SOURCE`` px per chip px; else ``detail``, decoded once per scale."""
+        if self.age is None:
+            return [None] * len(detections)
+        chip_px = self.age.input.size[1] * CHIP_SOURCE  # source px across a fine-enough chip
+        sources: list[Patch | None] = []
+        wanted: dict[float, list[tuple[int, tuple[float, float, float, float]]]] = {}
+        for i, det in enumerate(detections):
+            x0, y0, x1, y1 = (float(v) for v in det.box)
+            scale = ws  # original px per px of the chip's source
+            need = max(CHIP_SPAN * (x1 - x0) * ws / chip_px, 1.0)
+            if detail is not None and need < ws:
+                scale = detail.finest_scale(need)
+            # The chip and the landmark cascade's samples stay within a box width of the box's
+            # centre (rotation and dlib's pyramid margin included).
+            cx, cy, half = (x0 + x1) / 2 * ws, (y0 + y1) / 2 * ws, (x1 - x0) * ws
+            region = (cx - half, cy - half, cx + half, cy + half)
+            unsure = i >= self.max_faces or det.score < self.min_age_score
+            if unsure or (x1 - x0) * ws / scale < self.min_age_face:
+                sources.append(None)
+            elif scale == ws:
+                sources.append(_crop(rgb, region, ws))
+            else:
+                wanted.setdefault(scale, []).append((i, region))
+                sources.append(None)
+        for scale, items in wanted.items():
+            assert detail is not None
+            patches = detail.patches([box for _, box in items], scale)
+            for (i, _), patch in zip(items, patches, strict=True):
+                sources[i] = patch if patch.rgb.size else None
+        return sources
 
     def _age(
         self,
@@ -145,7 +236,8 @@ class SignalExtractor:
         y: NDArray[np.float32],
         keypoints: NDArray[np.float32],
     ) -> tuple[float, float]:
-        """Expected age and P(minor) of one face, from a chip aligned the way the model learnt."""
+        """Expected age and P(minor) of one face, from chips aligned the way the model learnt:
+        the mean distribution over the chip and four moved by half a pixel (``CHIP_SHIFTS``)."""
         assert self.age is not None
         spec = self.age.input
         out = self.age.spec.output
@@ -155,8 +247,22 @@ class SignalExtractor:
             points = self.landmarker(rgb, x, y)
         else:
             points = keypoints
-        chip = preprocess.align_face(rgb, points, spec.alignment, spec.size)
-        probs = self.age.run_pixels(chip)[0].reshape(-1)
-        probs = probs / max(float(probs.sum()), 1e-9)
-        ages = np.asarray(out.ages, dtype=np.float32)
+        w, h = spec.size[1], spec.size[0]
+        total = np.zeros(len(out.ages), dtype=np.float64)
+        for dx, dy in CHIP_SHIFTS:
+            moved = tuple((tx + dx / w, ty + dy / h) for tx, ty in spec.alignment.template)
+            alignment = replace(spec.alignment, template=moved)
+            chip = preprocess.align_face(rgb, points, alignment, spec.size)
+            p = self.age.run_pixels(chip)[0].reshape(-1).astype(np.float64)
+            total += p / max(float(p.sum()), 1e-9)
+        probs = total / len(CHIP_SHIFTS)
+        ages = np.asarray(out.ages, dtype=np.float64)
         return float(probs @ ages), float(probs[ages < out.minor_below].sum())
+
+
+def _crop(rgb: NDArray[np.uint8], region: tuple[float, float, float, float], scale: float) -> Patch:
+    """``region`` (original px) of a working image of ``scale`` original px per px."""
+    h, w = rgb.shape[:2]
+    x0, y0 = max(0, math.floor(region[0] / scale)), max(0, math.floor(region[1] / scale))
+    x1, y1 = min(w, math.ceil(region[2] / scale)), min(h, math.ceil(region[3] / scale))
+    return Patch(np.ascontiguousarray(rgb[y0:y1, x0:x1]), x0 * scale, y0 * scale, scale)
