@@ -48,13 +48,16 @@ VideoInput = str | os.PathLike[str] | bytes | BinaryIO
 
 
 @contextmanager
-def _av_errors(fmt: str) -> Iterator[None]:
-    """FFmpeg's errors as ours: a missing file is ``io``, damaged data ``corrupt``."""
+def _av_errors(fmt: str, opening: bool = False) -> Iterator[None]:
+    """FFmpeg's errors as ours: a missing file is ``io``, damaged data ``corrupt``. Once the
+    file is open, EPERM (a failed seek is -1, ``AVERROR(EPERM)``) means damaged data too."""
     try:
         yield
     except MediaError:
         raise
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        if not opening:
+            raise CorruptMedia(f"damaged {fmt} video: {exc}") from exc
         raise MediaIOError(f"cannot read the {fmt} video: {exc}") from exc
     except MemoryError as exc:
         raise MediaTooLarge(f"{fmt} video needs more memory than is available") from exc
@@ -70,7 +73,7 @@ class VideoClip:
         self._fmt = fmt
         self.frames_decoded = 0
         src: Any = io.BytesIO(media) if isinstance(media, bytes) else media
-        with _av_errors(fmt):
+        with _av_errors(fmt, opening=True):
             self._c = av.open(src, mode="r")
         try:
             with _av_errors(fmt):
