@@ -53,6 +53,12 @@ def probe(head: bytes) -> Probe:
         return Probe("image", "TIFF")
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return Probe("video", "MATROSKA")
+    # Audio with tags: its cover pictures (ID3 APIC, FLAC PICTURE) are video streams to FFmpeg,
+    # screened as such; one without a picture has no video stream (unsupported, as before).
+    if head[:3] == b"ID3":
+        return Probe("video", "MP3")
+    if head[:4] == b"fLaC":
+        return Probe("video", "FLAC")
     found = _ftyp(head)
     if found is not None:
         return found

@@ -107,6 +107,41 @@ def test_cover_picture_with_a_face_is_screened(screener: Screener, fmt: str) -> 
     assert len(r.faces) == 1 and r.media.frames_screened >= 2
 
 
+def audio(fmt: str, cover: bool) -> bytes:
+    """A second of silence in ``fmt`` (mp3, flac), with the astronaut as its cover picture."""
+    codec = {"mp3": "libmp3lame", "flac": "flac"}[fmt]
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV wheel has no {codec} encoder")
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        a = out.add_stream(codec, rate=44100)
+        if cover:
+            picture = out.add_stream("mjpeg", rate=1)
+            picture.width = picture.height = 240
+            picture.pix_fmt = "yuvj420p"
+            picture.disposition = av.stream.Disposition.attached_pic
+            pkt = av.Packet(face_jpeg())
+            pkt.stream, pkt.pts, pkt.dts = picture, 0, 0
+            out.mux(pkt)
+        layout = ("s16", np.int16) if fmt == "flac" else ("fltp", np.float32)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 1152), layout[1]), layout[0], "mono")
+        sound.sample_rate = 44100
+        for i in range(38):
+            sound.pts = i * 1152
+            out.mux(a.encode(sound))
+        out.mux(a.encode())
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac"])
+def test_cover_picture_of_an_audio_file_is_screened(screener: Screener, fmt: str) -> None:
+    r = screener.screen(audio(fmt, cover=True))
+    assert r.ok, r.error
+    assert len(r.faces) == 1 and r.media.frames_screened == 1
+    bare = screener.screen(audio(fmt, cover=False))
+    assert bare.error is not None and bare.error.code == "unsupported", bare.error
+
+
 def test_more_video_streams_than_the_limit_is_too_large(screener: Screener) -> None:
     small = faceless(2, (32, 24))
     r = screener.screen(tracks(*[small] * 9))  # one over the default limit

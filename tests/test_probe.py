@@ -18,6 +18,8 @@ from edge_screen.probe import probe
         (b"\x00\x00\x00\x18ftypavif\x00\x00", "image", "AVIF"),
         (b"\x00\x00\x00\x18ftypisom\x00\x00", "video", "MP4"),
         (b"\x1a\x45\xdf\xa3\x01\x00", "video", "MATROSKA"),
+        (b"ID3\x04\x00\x00\x00\x01", "video", "MP3"),  # its cover pictures are screened
+        (b"fLaC\x00\x00\x00\x22", "video", "FLAC"),
     ],
 )
 def test_probe_recognises_format_from_magic_bytes(head: bytes, kind: str, fmt: str) -> None:
