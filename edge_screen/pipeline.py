@@ -120,8 +120,12 @@ class Pipeline:
                 for frame in source:
                     info = clip.info
                     w, h = frame.width or info.width, frame.height or info.height
+                    # A photo's age chips come from its finer pixels (DecodedImage.detail).
+                    detail = clip.image.detail if isinstance(clip, StillClip) else None
                     with worker.lock:
-                        sig = worker.extractor.extract(frame.rgb, w, h, scans[frame.part])
+                        sig = worker.extractor.extract(
+                            frame.rgb, w, h, scans[frame.part], detail=detail
+                        )
                     agg.add(frame.timestamp_ms, sig)
                     if sampling.early_stop and agg.settled:
                         break
