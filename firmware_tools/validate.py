@@ -11,6 +11,7 @@ passing variant.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -168,33 +169,25 @@ def check(limits: dict[str, dict[str, float]], fid: dict[str, float]) -> list[st
     return bad
 
 
-def latencies_ms(paths: dict[str, Path], runs: int = 30, threads: int = THREADS
-                 ) -> dict[str, float]:
-    """Median wall time of one invoke per file on a fixed random input, after warm-up. The files
-    are timed in turn, one invoke each per round, so load from other jobs on a shared machine
-    falls on every variant alike and the comparison ``preferred`` rests on stays fair."""
+def latency_ms(path: Path, runs: int = 30, threads: int = THREADS) -> float:
+    """Median wall time of one invoke on a fixed random input, after warm-up."""
+    interp = _interpreter(path, threads)
+    inp = interp.get_input_details()[0]
     rng = np.random.default_rng(0)
-    interps = {}
-    for name, path in paths.items():
-        interp = _interpreter(path, threads)
-        inp = interp.get_input_details()[0]
-        if np.issubdtype(inp["dtype"], np.integer):
-            info = np.iinfo(inp["dtype"])
-            data = rng.integers(info.min, info.max, inp["shape"], endpoint=True
-                                ).astype(inp["dtype"])
-        else:
-            data = rng.standard_normal(inp["shape"]).astype(inp["dtype"])
-        interp.set_tensor(inp["index"], data)
-        for _ in range(3):
-            interp.invoke()
-        interps[name] = interp
-    times: dict[str, list[float]] = {name: [] for name in paths}
+    if np.issubdtype(inp["dtype"], np.integer):
+        info = np.iinfo(inp["dtype"])
+        data = rng.integers(info.min, info.max, inp["shape"], endpoint=True).astype(inp["dtype"])
+    else:
+        data = rng.standard_normal(inp["shape"]).astype(inp["dtype"])
+    interp.set_tensor(inp["index"], data)
+    for _ in range(3):
+        interp.invoke()
+    times = []
     for _ in range(runs):
-        for name, interp in interps.items():
-            t0 = time.perf_counter()
-            interp.invoke()
-            times[name].append((time.perf_counter() - t0) * 1000.0)
-    return {name: statistics.median(t) for name, t in times.items()}
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times)
 
 
 def heldout(work: Work, model: ModelRecipe) -> tuple[Array, int]:
@@ -278,18 +271,15 @@ def validate_model(work: Work, model: ModelRecipe, preference: dict[str, Any],
     small = small_face_set(work, model)
     xs = None if small is None else normalise(small, model.input)
     ref_small = None if xs is None else run_reference(work, model, xs)
-    paths = {v: work.variant_file(model.id, v) for v in model.variants}
     results: dict[str, dict[str, Any]] = {}
-    for variant, path in paths.items():
+    for variant in model.variants:
+        path = work.variant_file(model.id, variant)
         fid = fidelity(model, ref, run_tflite(path, x), n_syn)
         if xs is not None and ref_small is not None:
             fid.update(small_face_fidelity(model, ref_small, run_tflite(path, xs)))
         failures = check(model.limits, fid)
-        results[variant] = {"fidelity": fid, "passes": not failures, "failures": failures}
-    times = latencies_ms(paths, runs) if latency else {}
-    for variant, r in results.items():
-        fid, failures = r["fidelity"], r["failures"]
-        r["latency_ms"] = times.get(variant)
+        results[variant] = {"fidelity": fid, "passes": not failures, "failures": failures,
+                            "latency_ms": latency_ms(path, runs) if latency else None}
         shown = ", ".join(f"{k}={v:.4g}" for k, v in fid.items())
         lat = f", {results[variant]['latency_ms']:.1f} ms" if latency else ""
         print(f"validate: {model.id}.{variant}: {shown}{lat}"
@@ -306,7 +296,10 @@ def environment() -> dict[str, str]:
         except md.PackageNotFoundError:
             return "absent"
 
+    # Latency on a shared build machine moves with other jobs' load: say how loaded it was.
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     return {"machine": platform.machine(), "processor": platform.processor() or "unknown",
+            "cores": str(os.cpu_count()), "load average at start (1/5/15 min)": load,
             "python": platform.python_version(), "threads": str(THREADS),
             "ai-edge-litert": version("ai-edge-litert"), "onnxruntime": version("onnxruntime"),
             "numpy": np.__version__}
