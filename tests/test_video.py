@@ -120,7 +120,9 @@ def test_video_is_screened_on_its_keyframes_only(screener: Screener, three_secon
     assert (m.kind, m.format, m.width, m.height) == ("video", "MP4", 480, 360)
     assert m.duration_s == pytest.approx(3.0, abs=0.15) and m.fps == pytest.approx(FPS)
     assert m.frames_screened == 3 and m.frames_decoded == 3, "one decode per keyframe, no more"
-    assert len(r.faces) == 1 and r.faces[0].age is not None and r.faces[0].timestamp_ms == 0
+    assert len(r.faces) == 1 and r.faces[0].age is not None
+    # the same face on every keyframe: the report keeps the frame where it looked youngest
+    assert r.faces[0].timestamp_ms in (0, 1000, 2000)
     assert r.signals["minor"] == r.faces[0].p_minor and r.signals["sexual"] is not None
 
 
@@ -130,9 +132,8 @@ def test_video_report_keeps_schema_1_and_adds_sampling_fields(
     d = screener.screen(three_seconds).to_dict()
     assert d["schema"] == REPORT_SCHEMA
     assert {"duration_s", "fps", "frames_decoded", "worst_ms", "evidence"} <= set(d["media"])
-    assert [e["timestamp_ms"] for e in d["media"]["evidence"]] and d["faces"][0][
-        "timestamp_ms"
-    ] == 0
+    assert [e["timestamp_ms"] for e in d["media"]["evidence"]]
+    assert d["faces"][0]["timestamp_ms"] in (0, 1000, 2000)
     image = screener.screen(IMAGES / "astronaut.jpg").to_dict()
     assert image["media"]["duration_s"] is None and image["media"]["frames_decoded"] == 1
     assert "timestamp_ms" not in image["faces"][0], "photo faces keep their old keys"
