@@ -90,8 +90,8 @@ class ClipInfo:
     fps: float | None
     streams: int = 1  # video streams screened (tracks and cover pictures), 1 for the others
     covers: int = 0  # of those, attached cover pictures (the ``attached_pic`` disposition)
-    pages: int = 1  # pictures of a still screened, an EXIF thumbnail included
-    thumbnail: bool = False  # the last page is the still's EXIF thumbnail
+    pages: int = 1  # pictures of a still screened, its thumbnails included
+    thumbnail: bool = False  # the last pages are thumbnails (EXIF IFD1, a HEIF's thumbnails)
 
 
 class Clip(Protocol):

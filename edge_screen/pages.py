@@ -1,5 +1,7 @@
 """Stills of several pictures, every one screened: TIFF pages, MPO (the pictures of a JPEG
-multi-picture file), multi-image HEIF/AVIF, any multi-frame PIL image, and EXIF thumbnails.
+multi-picture file), multi-image HEIF (pillow-heif), any multi-frame PIL image, and thumbnails.
+(An AVIF sequence is an animation; an AVIF collection of several images, which neither Pillow
+nor pillow-heif lists, is screened on its primary image only.)
 
 Every page is screened, none sampled (``SamplingOptions.max_frames`` does not apply): a viewer
 may show any of them. More than ``ImageLimits.max_pages`` pictures make the still unscreenable
@@ -7,11 +9,14 @@ may show any of them. More than ``ImageLimits.max_pages`` pictures make the stil
 it is decoded (Pillow checks only the first page's header). Page 0 is decoded in ``prepare``,
 as a photo (JPEG draft mode included); the others when screened, one at a time.
 
-EXIF thumbnails are screened, as one more page after the still's own pages: the JPEG in IFD1
-of the EXIF data of page 0, which file browsers and some viewers show instead of the picture (a
-swapped thumbnail is an old trick). A thumbnail stored uncompressed (TIFF strips) is not
-screened: the still is unsupported. A still with one page and no thumbnail is not a
-``PagesClip``: ``open_pages`` returns None and the photo path decodes it.
+Thumbnails are screened, as more pages after the still's own: the JPEG in IFD1 of the EXIF
+data of page 0, and the thumbnail images of every image of a HEIF, which file browsers and some
+viewers show instead of the picture (a swapped thumbnail is an old trick). An EXIF thumbnail
+stored uncompressed (TIFF strips) is not screened: the still is unsupported. (Not yet: the
+EXIF thumbnails of an MPO's later pictures, and the thumbnails of a HEIF given as a PIL image.)
+
+A still with one page and no thumbnail is not a ``PagesClip``: ``open_pages`` returns None and
+the photo path decodes it.
 """
 
 from __future__ import annotations
@@ -152,6 +157,27 @@ def exif_thumbnail(im: Image.Image, fmt: str) -> bytes | None:
     return None
 
 
+def heif_thumbnails(im: Image.Image, count: int) -> list[tuple[int, int]]:
+    """(image, thumbnail) indices of the thumbnails the images of a HEIF carry (pillow-heif
+    lists each image's as ``info["thumbnails"]``)."""
+    found = []
+    for i in range(count):
+        im.seek(i)
+        found += [(i, j) for j in range(len(im.info.get("thumbnails") or ()))]
+    im.seek(0)
+    return found
+
+
+def heif_thumbnail(
+    data: bytes, image: int, index: int, limits: ImageLimits, min_side: int
+) -> DecodedImage:
+    """Thumbnail ``index`` of image ``image`` of a HEIF, decoded as a page."""
+    import pillow_heif  # registered already: a HEIF was opened
+
+    thumb = pillow_heif.open_heif(io.BytesIO(data))[image].get_thumbnail(index).to_pillow()
+    return pil_page(thumb, 0, "HEIF thumbnail", limits, min_side)
+
+
 def open_image(data: bytes, found: Probe) -> Image.Image:
     """Pillow's image of ``data`` (header only), with the HEIF opener registered when needed."""
     if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
@@ -166,26 +192,46 @@ def pages_of(
     min_side: int,
     first: Page | None = None,
     close: Callable[[], None] | None = None,
+    data: bytes | None = None,
 ) -> PagesClip | None:
-    """A ``PagesClip`` of ``im``'s pages and EXIF thumbnail, or None for a still of one picture.
-    ``first`` decodes page 0 (default: from ``im``); ``close`` ends it (default: ``im.close``)."""
+    """A ``PagesClip`` of ``im``'s pages and thumbnails, or None for a still of one picture.
+    ``first`` decodes page 0 (default: from ``im``); ``close`` ends it (default: ``im.close``);
+    ``data``, the encoded still, is where a HEIF's thumbnails are read from."""
     try:
         count = count_pages(im, fmt, limits.max_pages)
-        thumb = exif_thumbnail(im, fmt)
+        exif = exif_thumbnail(im, fmt)
+        heif = heif_thumbnails(im, count) if fmt == "HEIF" and data is not None else []
     except MediaError:
         raise
     except _DECODE_ERRORS as exc:
         raise CorruptMedia(f"damaged {fmt} pages or EXIF data: {exc}") from exc
-    total = count + (thumb is not None)
-    if total == 1:
+    thumbs = len(heif) + (exif is not None)
+    if count + thumbs == 1:
         return None
-    if total > limits.max_pages:
-        raise MediaTooLarge(f"{fmt} has {total} pictures with its EXIF thumbnail, over the limit")
+    if count + thumbs > limits.max_pages:
+        raise MediaTooLarge(
+            f"{fmt} has {count} pages and {thumbs} thumbnails, over the limit of "
+            f"{limits.max_pages} pictures: not screened in part"
+        )
     pages: list[Page] = [first or partial(pil_page, im, 0, fmt, limits, min_side)]
     pages += [partial(pil_page, im, i, fmt, limits, min_side) for i in range(1, count)]
-    if thumb is not None:
-        pages.append(partial(decode_image, thumb, _JPEG, limits, min_side))
-    return PagesClip(fmt, pages, thumb is not None, close or im.close)
+    if exif is not None:
+        pages.append(partial(_exif_page, exif, im.getexif(), limits, min_side))
+    if heif and data is not None:
+        pages += [partial(heif_thumbnail, data, i, j, limits, min_side) for i, j in heif]
+    return PagesClip(fmt, pages, thumbs > 0, close or im.close)
+
+
+def _exif_page(thumb: bytes, exif: Image.Exif, limits: ImageLimits, min_side: int) -> DecodedImage:
+    """An EXIF thumbnail, turned upright by its picture's orientation (viewers turn it so)."""
+    img = decode_image(thumb, _JPEG, limits, min_side)
+    orientation = exif.get(ExifTags.Base.Orientation, 1)
+    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    if method is None:
+        return img
+    rgb = np.ascontiguousarray(np.asarray(Image.fromarray(img.rgb).transpose(method)))
+    w, h = (img.height, img.width) if orientation in (5, 6, 7, 8) else (img.width, img.height)
+    return DecodedImage(rgb, w, h, img.format)
 
 
 def open_pages(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> PagesClip | None:
@@ -203,7 +249,7 @@ def open_pages(data: bytes, found: Probe, limits: ImageLimits, min_side: int) ->
         return None  # the photo path reports it, as it always has
     try:
         first = partial(decode_image, data, found, limits, min_side)
-        clip = pages_of(im, found.format, limits, min_side, first)
+        clip = pages_of(im, found.format, limits, min_side, first, data=data)
     except MediaError:
         im.close()
         raise

@@ -268,9 +268,10 @@ def test_more_pages_than_the_limit_is_too_large(screener: Screener) -> None:
         assert r.ok and r.media.frames_screened == 3, r.error
 
 
-def exif_with_thumbnail(thumb: bytes) -> bytes:
+def exif_with_thumbnail(thumb: bytes, orientation: int = 1) -> bytes:
     """An EXIF block (little-endian TIFF) whose IFD1 holds ``thumb``, a JPEG thumbnail."""
-    ifd0 = struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, 1) + struct.pack("<I", 26)
+    ifd0 = struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, orientation)
+    ifd0 += struct.pack("<I", 26)
     at = 26 + 2 + 3 * 12 + 4
     ifd1 = struct.pack("<H", 3)
     ifd1 += struct.pack("<HHII", 0x0103, 3, 1, 6)  # Compression: JPEG
@@ -291,6 +292,29 @@ def test_exif_thumbnail_is_screened_as_one_more_page(screener: Screener) -> None
     damaged = encode(blank(), "JPEG", exif=exif_with_thumbnail(face_jpeg()[:200]))
     r = screener.screen(damaged)
     assert r.error is not None and r.error.code == "corrupt", "a broken thumbnail fails closed"
+
+
+def test_exif_thumbnail_is_turned_upright_with_its_picture(screener: Screener) -> None:
+    """A camera held sideways stores picture and thumbnail on their side (orientation 6)."""
+    stored = astronaut().resize((240, 240)).transpose(Image.Transpose.ROTATE_90)
+    sideways = encode(stored, "JPEG", quality=90)
+    main = blank().transpose(Image.Transpose.ROTATE_90)
+    data = encode(main, "JPEG", exif=exif_with_thumbnail(sideways, orientation=6))
+    r = screener.screen(data)
+    assert r.ok and r.media.frames_screened == 2, r.error
+    assert len(r.faces) == 1, "the thumbnail's face, upright"
+
+
+def test_thumbnails_of_a_heif_are_screened(screener: Screener) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    try:
+        data = encode(astronaut(), "HEIF", thumbnails=[128])
+    except (OSError, ValueError, RuntimeError) as exc:
+        pytest.skip(f"no HEIF encoder here: {exc}")
+    r = screener.screen(data)
+    assert r.ok, r.error
+    assert r.media.frames_screened == 2 and len(r.faces) == 1, "the image and its thumbnail"
 
 
 # --- the time budget covers hashing ----------------------------------------------------------
