@@ -68,7 +68,7 @@ def check_input(media: object) -> None:
 def describe(media: object) -> str:
     """A name for reports: the path as given, or ``<bytes>`` / ``<stream>`` / ``<pixels>``."""
     if isinstance(media, str | os.PathLike):
-        return str(os.fspath(media))
+        return os.fsdecode(media)
     if isinstance(media, BytesLike):
         return "<bytes>"
     if isinstance(media, np.ndarray | Image.Image):

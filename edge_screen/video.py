@@ -246,12 +246,15 @@ class _Track:
                 if count >= budget:
                     return
 
-    def _decode_key(self, dts: int) -> av.VideoFrame | None:
-        """After a seek: the first keyframe packet at or after ``dts``, decoded alone."""
+    def _decode_key(self, ts: int) -> av.VideoFrame | None:
+        """After a seek: the first keyframe packet at or after ``ts`` (the index's time: decode
+        time in MP4, presentation time in Matroska, whose packets after a seek may have no
+        decode time yet), decoded alone."""
         for pkt in self._c.demux(self.stream):
-            if pkt.dts is None:
-                return None  # end of file
-            if pkt.is_keyframe and pkt.dts >= dts:
+            if not pkt.size:
+                return None  # end of file: PyAV's empty packet
+            t = pkt.dts if pkt.dts is not None else pkt.pts
+            if pkt.is_keyframe and t is not None and t >= ts:
                 return self.decode_packet(pkt)
         return None
 
@@ -288,7 +291,7 @@ class _Track:
                     self.decoded += 1
                     if found is None and f.pts is not None and f.pts >= target:
                         found = f
-                if found is not None or pkt.dts is None:
+                if found is not None or not pkt.size:  # found, or the end of file
                     break
             if found is None:
                 pos = None

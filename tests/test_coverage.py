@@ -107,6 +107,32 @@ def test_cover_picture_with_a_face_is_screened(screener: Screener, fmt: str) -> 
     assert len(r.faces) == 1 and r.media.frames_screened >= 2
 
 
+def test_one_frames_generator_gives_covers_first_then_each_stream_with_its_share() -> None:
+    """The ``Clip`` protocol is unchanged: one ``frames()``; each frame says its stream
+    (``part``) and that stream's upright size, for face boxes."""
+    from edge_screen.video import VideoClip
+
+    data = tracks(faceless(4 * FPS), faceless(4 * FPS, (96, 64)))
+    buf = io.BytesIO()
+    with av.open(io.BytesIO(data)) as src, av.open(buf, "w", format="matroska") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams.video}
+        out.add_attachment("cover.jpg", "image/jpeg", face_jpeg())
+        for pkt in src.demux():
+            if pkt.dts is not None:
+                pkt.stream = streams[pkt.stream.index]
+                out.mux(pkt)
+    clip = VideoClip(buf.getvalue(), "MATROSKA", VideoLimits(), 512)
+    try:
+        frames = list(clip.frames(SamplingOptions(max_frames=4), time.perf_counter() + 30))
+        info = clip.info
+    finally:
+        clip.close()
+    assert (info.streams, info.covers, info.width, info.height) == (3, 1, 160, 120)
+    assert [f.part for f in frames] == [2, 0, 0, 1, 1], "the cover, then 4 // 2 per stream"
+    assert [(f.width, f.height) for f in frames] == [(240, 240)] + [(160, 120)] * 2 + [(96, 64)] * 2
+    assert clip.frames_decoded == 5
+
+
 def audio(fmt: str, cover: bool) -> bytes:
     """A second of silence in ``fmt`` (mp3, flac), with the astronaut as its cover picture."""
     codec = {"mp3": "libmp3lame", "flac": "flac"}[fmt]
