@@ -26,6 +26,7 @@ class Aggregator:
         self.policy = policy
         self.top_k = top_k
         self.frames = 0
+        self.unaged = 0  # most faces one frame had that could not be aged (possible minors)
         self.scores: dict[str, float | None] = dict.fromkeys(CORE_SIGNALS)
         self.worst_ms: dict[str, float] = {}
         self.timing_ms: dict[str, float] = {}
@@ -55,6 +56,7 @@ class Aggregator:
         if odd:
             raise ModelError(f"signal {', '.join(odd)} is not a probability (outside 0..1)")
         self.frames += 1
+        self.unaged = max(self.unaged, sig.unaged)
         for name, value in sig.scores.items():
             prev = self.scores.get(name)
             if value is not None and (prev is None or value > prev):
@@ -64,13 +66,15 @@ class Aggregator:
                 self.scores[name] = None
         for stage, ms in sig.timing_ms.items():
             self.timing_ms[stage] = self.timing_ms.get(stage, 0.0) + ms
-        self._keep_evidence(timestamp_ms, sig.scores)
+        self._keep_evidence(timestamp_ms, sig.scores, sig.unaged)
         self._keep_faces(timestamp_ms, sig.faces)
-        self.decision = self.policy.decide(self.scores)
+        self.decision = self.policy.decide(self.scores, self.unaged)
         return self.decision
 
-    def _keep_evidence(self, timestamp_ms: float, scores: Mapping[str, float | None]) -> None:
-        verdict = self.policy.decide(scores).verdict
+    def _keep_evidence(
+        self, timestamp_ms: float, scores: Mapping[str, float | None], unaged: int
+    ) -> None:
+        verdict = self.policy.decide(scores, unaged).verdict
         content = [v for k, v in scores.items() if k != "minor" and v is not None]
         rank = (VERDICTS.index(verdict), max(content, default=0.0), scores.get("minor") or 0.0)
         item = (rank, -self.frames, Evidence(timestamp_ms, verdict, dict(scores)))

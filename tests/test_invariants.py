@@ -302,3 +302,25 @@ def test_an_age_model_cannot_narrow_what_a_minor_is(tmp_path: Path, minor_below:
 
     with pytest.raises(ManifestError, match="minor_below"):
         Screener(bundle=bundle(tmp_path / "b", narrow))
+
+
+def test_a_face_left_unaged_counts_as_a_possible_minor(tmp_path: Path) -> None:
+    """Faces past max_faces (or under the age floors) get no age; their P(minor) is unknown, so
+    they must not read as "no minor": with a sexual score at the child-safety threshold, hold."""
+    canvas = Image.new("RGB", (1000, 500), (90, 110, 130))
+    canvas.paste(astronaut().resize((400, 400)), (50, 50))
+    canvas.paste(
+        Image.open(IMAGES / "grace_hopper.jpg").convert("RGB").resize((400, 400)), (550, 50)
+    )
+    photo = tmp_path / "two.png"
+    canvas.save(photo)
+    policy = Policy.from_toml("[child_safety]\nminor = 0.5\nsexual = 0.0\n")
+    with Screener(policy=policy, max_faces=2, threads=1) as s:
+        both = s.screen(photo)
+    assert len(both.faces) == 2 and all(f.p_minor is not None for f in both.faces)
+    assert both.verdict == "allow", "two adults, both aged"
+    with Screener(policy=policy, max_faces=1, threads=1) as s:
+        one = s.screen(photo)
+    assert [f.p_minor is None for f in one.faces].count(True) == 1
+    assert one.verdict == "hold"
+    assert any("too small or unsure to age" in r for r in one.reasons)
