@@ -130,7 +130,12 @@ class VideoClip:
             yield from self._cover_frames(deadline)
         share = max(1, sampling.max_frames // max(1, len(self._moving)))
         for n, track in enumerate(self._moving):
-            yield from track.sample(share, sampling, deadline, rewind=n > 0 or bool(self._covers))
+            found = False
+            for frame in track.sample(share, sampling, deadline, n > 0 or bool(self._covers)):
+                found = True
+                yield frame
+            if not found:  # a stream that shows nothing here may show something to a player
+                raise CorruptMedia(f"no frame of {self._fmt} stream {track.index} could be decoded")
 
     def _cover_frames(self, deadline: float) -> Iterator[Frame]:
         """Each cover's one picture: FFmpeg queues them ahead of the file's other packets."""
@@ -229,7 +234,12 @@ class _Track:
                 yield self.convert(found, keyframe=True)
             return
         if rewind:
-            self._c.seek(0)
+            try:
+                self._c.seek(self._start, stream=self.stream)
+            except av.FFmpegError as exc:
+                raise CorruptMedia(
+                    f"{self._fmt} stream {self.index} cannot be read from its start: {exc}"
+                ) from exc
         step = (self.duration or 0.0) / max(budget, 1)
         next_t, count = 0.0, 0
         for pkt in self._c.demux(self.stream):

@@ -196,6 +196,24 @@ def test_second_track_in_a_codec_nothing_here_decodes_makes_the_video_unsupporte
     assert "stream 1" in r.error.message and r.verdict == "hold"
 
 
+def test_second_track_without_a_decodable_frame_makes_the_video_corrupt(
+    screener: Screener,
+) -> None:
+    buf = io.BytesIO()
+    frames = faceless()
+    with av.open(buf, "w", format="matroska") as out:
+        s = _add_track(out, frames)
+        _add_track(out, frames)  # declared, never written
+        for i, rgb in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            picture.pts = i
+            out.mux(s.encode(picture))
+        out.mux(s.encode())
+    r = screener.screen(buf.getvalue())
+    assert r.error is not None and r.error.code == "corrupt", r.error
+    assert "stream 1" in r.error.message and r.verdict == "hold"
+
+
 def test_picture_subtitle_stream_makes_the_video_unsupported(screener: Screener) -> None:
     buf = io.BytesIO()
     frames = faceless(3)
