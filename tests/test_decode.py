@@ -106,3 +106,56 @@ def test_truncated_images_are_corrupt(cut: float) -> None:
 def test_garbage_after_valid_magic_is_corrupt() -> None:
     with pytest.raises(CorruptMedia):
         decode(b"\xff\xd8\xff" + bytes(range(256)) * 8)
+
+
+# The transpose that stores an upright picture under each EXIF orientation (the inverse of
+# the one that makes it upright again).
+_STORE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_detail_patch_is_the_upright_originals_region(fmt: str, orientation: int) -> None:
+    upright = astronaut().resize((1600, 1200))
+    stored = upright.transpose(_STORE[orientation]) if orientation > 1 else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, fmt, exif=exif, **({"quality": 95} if fmt == "JPEG" else {}))
+    img = decode(data)
+    assert img.rgb.shape == (600, 800, 3) and img.detail is not None
+    assert img.detail.data is data  # the bytes, not a copy and not pixels
+    (patch,) = img.detail.patches([(700.3, 200.2, 1001.7, 503.1)], 1.0)
+    assert (patch.x0, patch.y0, patch.scale) == (700, 200, 1)
+    ref = np.asarray(upright, dtype=np.int16)[200:504, 700:1002]
+    assert patch.rgb.shape == ref.shape
+    assert np.abs(patch.rgb - ref).mean() < 1.5  # JPEG at quality 95; PNG exactly
+    if fmt == "PNG":
+        assert (patch.rgb == ref).all()
+
+
+def test_detail_decodes_a_jpeg_at_the_coarsest_dct_scale_fine_enough() -> None:
+    data = encode(astronaut().resize((4000, 3000)), "JPEG", quality=90)
+    img = decode(data)
+    assert img.rgb.shape == (750, 1000, 3)
+    assert img.detail is not None and img.detail.working_scale == 4
+    (fine,) = img.detail.patches([(2000, 1000, 2400, 1400)], 2.5)  # 1/2 is the coarsest <= 2.5
+    assert (fine.scale, fine.rgb.shape) == (2, (200, 200, 3))
+    (full,) = img.detail.patches([(2000, 1000, 2400, 1400)], 1.0)
+    assert (full.scale, full.rgb.shape) == (1, (400, 400, 3))
+    # Patch pixel (i, j) covers original (x0 + j * scale ...): the half-scale patch is the
+    # full-scale one box-averaged, within JPEG's DCT-scaling error.
+    halved = full.rgb.reshape(200, 2, 200, 2, 3).mean(axis=(1, 3))
+    assert np.abs(fine.rgb - halved).mean() < 3
+
+
+def test_no_detail_when_the_working_image_is_the_original() -> None:
+    assert decode(encode(astronaut(), "JPEG", quality=90)).detail is None
+    assert decode(encode(astronaut().resize((800, 600)), "PNG")).detail is None
