@@ -10,10 +10,11 @@ it is decoded (Pillow checks only the first page's header). Page 0 is decoded in
 as a photo (JPEG draft mode included); the others when screened, one at a time.
 
 Thumbnails are screened, as more pages after the still's own: the JPEG in IFD1 of the EXIF
-data of page 0, and the thumbnail images of every image of a HEIF, which file browsers and some
-viewers show instead of the picture (a swapped thumbnail is an old trick). An EXIF thumbnail
-stored uncompressed (TIFF strips) is not screened: the still is unsupported. (Not yet: the
-EXIF thumbnails of an MPO's later pictures, and the thumbnails of a HEIF given as a PIL image.)
+data of every page (an MPO's pictures each have their own), and the thumbnail images of every
+image of a HEIF, which file browsers and some viewers show instead of the picture (a swapped
+thumbnail is an old trick), each turned upright as its picture is. An EXIF thumbnail stored
+uncompressed (TIFF strips) is not screened: the still is unsupported. (Not yet: the thumbnails
+of a HEIF given as a PIL image, and of a PNG whose EXIF follows its pixel data.)
 
 A still with one page and no thumbnail is not a ``PagesClip``: ``open_pages`` returns None and
 the photo path decodes it.
@@ -138,6 +139,22 @@ def count_pages(im: Image.Image, fmt: str, limit: int) -> int:
     return count
 
 
+def exif_thumbnails(im: Image.Image, fmt: str, count: int) -> list[tuple[bytes, object]]:
+    """The EXIF thumbnail of each page that has one, with that page's EXIF orientation."""
+    found = []
+    try:
+        for i in range(count):
+            if i:
+                im.seek(i)
+            thumb = exif_thumbnail(im, fmt)
+            if thumb is not None:
+                found.append((thumb, im.getexif().get(ExifTags.Base.Orientation, 1)))
+    finally:
+        if count > 1:
+            im.seek(0)
+    return found
+
+
 def exif_thumbnail(im: Image.Image, fmt: str) -> bytes | None:
     """The JPEG thumbnail in IFD1 of the image's EXIF data, if it has one."""
     raw = im.info.get("exif")
@@ -199,13 +216,13 @@ def pages_of(
     ``data``, the encoded still, is where a HEIF's thumbnails are read from."""
     try:
         count = count_pages(im, fmt, limits.max_pages)
-        exif = exif_thumbnail(im, fmt)
+        exif = exif_thumbnails(im, fmt, count)
         heif = heif_thumbnails(im, count) if fmt == "HEIF" and data is not None else []
     except MediaError:
         raise
     except _DECODE_ERRORS as exc:
         raise CorruptMedia(f"damaged {fmt} pages or EXIF data: {exc}") from exc
-    thumbs = len(heif) + (exif is not None)
+    thumbs = len(heif) + len(exif)
     if count + thumbs == 1:
         return None
     if count + thumbs > limits.max_pages:
@@ -215,17 +232,17 @@ def pages_of(
         )
     pages: list[Page] = [first or partial(pil_page, im, 0, fmt, limits, min_side)]
     pages += [partial(pil_page, im, i, fmt, limits, min_side) for i in range(1, count)]
-    if exif is not None:
-        pages.append(partial(_exif_page, exif, im.getexif(), limits, min_side))
+    pages += [partial(_exif_page, t, turn, limits, min_side) for t, turn in exif]
     if heif and data is not None:
         pages += [partial(heif_thumbnail, data, i, j, limits, min_side) for i, j in heif]
     return PagesClip(fmt, pages, thumbs > 0, close or im.close)
 
 
-def _exif_page(thumb: bytes, exif: Image.Exif, limits: ImageLimits, min_side: int) -> DecodedImage:
+def _exif_page(
+    thumb: bytes, orientation: object, limits: ImageLimits, min_side: int
+) -> DecodedImage:
     """An EXIF thumbnail, turned upright by its picture's orientation (viewers turn it so)."""
     img = decode_image(thumb, _JPEG, limits, min_side)
-    orientation = exif.get(ExifTags.Base.Orientation, 1)
     method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
     if method is None:
         return img

@@ -338,6 +338,15 @@ def test_exif_thumbnail_is_screened_as_one_more_page(screener: Screener) -> None
     assert r.error is not None and r.error.code == "corrupt", "a broken thumbnail fails closed"
 
 
+def test_exif_thumbnail_of_the_second_picture_of_an_mpo_is_screened(screener: Screener) -> None:
+    second = blank()
+    second.encoderinfo = {"exif": exif_with_thumbnail(face_jpeg())}  # its own APP1
+    data = encode(blank(), "MPO", save_all=True, append_images=[second])
+    r = screener.screen(data)
+    assert r.ok, r.error
+    assert len(r.faces) == 1 and r.media.frames_screened == 3
+
+
 def test_exif_thumbnail_is_turned_upright_with_its_picture(screener: Screener) -> None:
     """A camera held sideways stores picture and thumbnail on their side (orientation 6)."""
     stored = astronaut().resize((240, 240)).transpose(Image.Transpose.ROTATE_90)
