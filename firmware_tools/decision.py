@@ -1,18 +1,22 @@
 """Synthetic photos in open_nsfw's decision range, made and checked through ``Screener.screen()``.
 
 The ``*_synthetic`` inputs of ``synth`` are tensors: fed to the model as they are, they score
-0.2-0.95, but as photos most fall below 0.12, because the screener's preprocessing (decode,
-reduce to working size, stretch-resize, centre crop, JPEG q75 round trip, uint8) wipes out the
-perturbation. These files are optimised THROUGH that preprocessing: each step's forward pass is
-edge_screen's own code on the candidate file (encode as PNG/JPEG, ``decode_image``,
-``preprocess.stretch``), the float model's gradient at that exact input comes from the converter
-venv (``decision_model``), and it is carried back to the file's pixels through the resize and
-crop as exact linear maps, with the JPEG steps passed straight through (a straight-through
-estimator). Files are only kept when ``screen()`` itself, on every shipped open_nsfw variant,
-gives the intended verdict. No real sexual imagery is involved: harmless photos and noise,
-perturbed against the float model.
+0.2-0.95, but stored as photos and screened only 2 of 19 reach 0.2 (``decision_range.json``),
+because the screener's preprocessing (decode, reduce to working size, stretch-resize, centre
+crop, JPEG q75 round trip, uint8) wipes out the perturbation. These files are optimised THROUGH
+that preprocessing (``decision_make``): each step's forward pass is edge_screen's own code on
+the candidate file (encode as PNG/JPEG, ``decode_image``, ``preprocess.stretch``), the float
+model's gradient at that exact input comes from the converter venv (``decision_model``), and it
+is carried back to the file's pixels through the reduction, resize and crop as exact linear
+maps, with both JPEG steps passed straight through (a straight-through estimator). One file
+reaches the child-safety hold (``decision_child``). ``make`` prints the float score each file
+reached; ``measure`` screens every file with every shipped open_nsfw variant and writes
+``decision_range.json``; ``tests/test_decision_range.py`` asserts the verdicts. No real sexual
+imagery is involved: harmless photos and noise, perturbed against the float models.
 
-Rerun: ``python3 -m firmware_tools.decision make --work DIR`` then ``... measure --work DIR``.
+Rerun: ``python3 -m firmware_tools.decision make --work DIR`` then ``... measure --work DIR``
+(DIR: any work directory; the source models are fetched into it and converted to float
+SavedModels in the converter venv, about a minute each).
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", required=True, help="work directory (shared with the build steps)")
     ap.add_argument("--only", nargs="*", default=(), help="make: only these targets")
     ap.add_argument("--steps", type=int, default=150, help="make: gradient steps per target")
+    ap.add_argument("--out", type=Path, default=OUT_DIR, help="make: where the files go")
     args = ap.parse_args(argv)
     work = Work(Path(args.work))
     work.root.mkdir(parents=True, exist_ok=True)
@@ -93,9 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         from .decision_make import make
 
         only = set(args.only)
-        make(float_model(work), OUT_DIR, only, args.steps)
+        make(float_model(work), args.out, only, args.steps)
         if not only or TARGET.name in only:
-            make_child(float_model(work), float_model(work, AGE_ID), OUT_DIR, args.steps)
+            make_child(float_model(work), float_model(work, AGE_ID), args.out, args.steps)
     else:
         from .decision_measure import measure
 

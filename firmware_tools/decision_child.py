@@ -164,6 +164,7 @@ def _optimise(screener: Screener, capture: Capture, nsfw: FloatModel, age: Float
         delta, state = candidate, c_state
         print(f"  step {i}: float sexual {state[2]:.3f} minor {state[4]:.3f}", flush=True)
     data, report, p_s, _, p_m, _, _ = state
+    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{target.name}.jpg"
     path.write_bytes(data)
     print(f"{path.name}: float sexual {p_s:.4f} minor {p_m:.4f} ({len(data)} bytes); "

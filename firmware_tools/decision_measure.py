@@ -190,6 +190,11 @@ def markdown(out: dict[str, Any]) -> str:
         lines.append(f"| mean / max abs dP, {kind.replace('_', ' ')} | | | "
                      + " | ".join(cells) + " |")
     leg = out["legacy_synthetic"]
+    cells = [f"{leg['variants'][v]['at_tensor']['n_review_or_more']}/{leg['n']}, "
+             f"max {leg['variants'][v]['at_tensor']['max']:.3f}" for v in names]
+    lines.append(f"| legacy synthetic at the tensor: n >= 0.2 | | "
+                 f"{leg['float_at_tensor']['n_review_or_more']}/{leg['n']} | "
+                 + " | ".join(cells) + " |")
     cells = [f"{leg['variants'][v]['through_screen']['n_review_or_more']}/{leg['n']}, "
              f"max {leg['variants'][v]['through_screen']['max']:.3f}" for v in names]
     lines.append(f"| legacy synthetic as PNG via screen(): n >= 0.2 | | "

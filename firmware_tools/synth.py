@@ -4,6 +4,12 @@ No image in any package is sexual, so natural held-out images all score near 0 a
 the quantised model where thresholds sit. This step pushes held-out-style images into the
 0.2-0.95 P(nsfw) range by signed-gradient ascent on the float model (onnx2tf's SavedModel, in
 the converter venv) and stores them as uint8, so the data in the repo is what gets validated.
+
+These are model inputs, not photos: they measure the variants at the tensor only. Stored as
+photos and screened, only 2 of the 19 reach 0.2, since the screener's preprocessing (resize,
+JPEG q75 round trip) undoes the perturbation. Photos made through that preprocessing, which
+reach ``review`` and ``hold`` via ``screen()`` on every variant, and their end-to-end fidelity:
+``python3 -m firmware_tools.decision`` (``firmware_tools/data/decision_range.json``).
 """
 
 from __future__ import annotations
