@@ -14,6 +14,8 @@ import hashlib
 import io
 import json
 import statistics
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,10 @@ from PIL import Image
 
 from edge_screen import Screener, ScreenerOptions
 from edge_screen.bundle import Bundle
-from edge_screen.manifest import AgeOutput
+from edge_screen.decode import ImageLimits, decode_image
+from edge_screen.manifest import AgeOutput, InputSpec
+from edge_screen.preprocess import stretch
+from edge_screen.probe import probe
 
 from .decision_child import Capture
 from .decision_make import input_spec, model_input
@@ -136,12 +141,63 @@ def measure(work: Work, files_dir: Path, results: Path) -> dict[str, Any]:
             "at_tensor": {**_range(legacy_tensor), **_dp(legacy_tensor, legacy_ref)},
             "through_screen": {**_range(legacy_screen), **_dp(legacy_screen, legacy_e2e_ref)},
         }
+    fp32 = bundle.root / model_spec.variant("fp32").file
     out = {"command": COMMAND, "bundle_version": bundle.manifest.bundle_version,
            "environment": environment(), "files": per_file, "summary": summary,
-           "legacy_synthetic": legacy_out}
+           "legacy_synthetic": legacy_out,
+           "broken_preprocessing_fp32": _broken(fp32, files, media, spec)}
     results.write_text(json.dumps(out, indent=1) + "\n")
     print(markdown(out), flush=True)
+    print(markdown_broken(out), flush=True)
     return out
+
+
+def _broken(fp32: Path, files: list[Path], media: list[bytes], spec: InputSpec
+            ) -> dict[str, dict[str, float]]:
+    """fp32 scores of the files under preprocessing that is slightly wrong: how far each
+    mistake moves them, i.e. what the tests' tolerances can catch."""
+    side = ScreenerOptions().working_min_side
+
+    def decoded(data: bytes) -> NDArray[np.uint8]:
+        return decode_image(data, probe(data[:64]), ImageLimits(), side).rgb
+
+    def resized(data: bytes, size: int, method: Image.Resampling) -> NDArray[np.uint8]:
+        im = Image.fromarray(decoded(data)).resize((size, size), method)
+        if size > 224:
+            im = im.crop((16, 16, 240, 240))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=75)
+        return np.asarray(Image.open(buf).convert("RGB"))
+
+    no_jpeg, q90 = (replace(spec, jpeg_roundtrip_quality=q) for q in (None, 90))
+    cases: dict[str, Callable[[bytes], NDArray[np.uint8]]] = {
+        "as screen()": lambda d: model_input(d, spec),
+        "no JPEG round trip": lambda d: stretch(decoded(d), no_jpeg),
+        "JPEG round trip at q90": lambda d: stretch(decoded(d), q90),
+        "bicubic resize": lambda d: resized(d, 256, Image.Resampling.BICUBIC),
+        "resize to 224, no crop": lambda d: resized(d, 224, Image.Resampling.BILINEAR),
+        "RGB order (not BGR)": lambda d: model_input(d, spec)[..., ::-1],
+    }
+    out = {}
+    for case, make_input in cases.items():
+        x = normalise(np.stack([make_input(d) for d in media]), _raw(spec))
+        scores = run_tflite(fp32, x)[0][:, 1]
+        out[case] = {p.name: round(float(v), 4) for p, v in zip(files, scores, strict=True)}
+    return out
+
+
+def markdown_broken(out: dict[str, Any]) -> str:
+    """fp32 score per file under each preprocessing mistake, and the largest move."""
+    broken = out["broken_preprocessing_fp32"]
+    real = broken["as screen()"]
+    names = list(real)
+    lines = ["| fp32, preprocessing | " + " | ".join(names) + " | max abs move |",
+             "| --- | " + " | ".join("---" for _ in names) + " | --- |"]
+    for case, scores in broken.items():
+        move = max(abs(scores[n] - real[n]) for n in names)
+        lines.append(f"| {case} | " + " | ".join(f"{scores[n]:.3f}" for n in names)
+                     + f" | {move:.3f} |")
+    return "\n".join(lines)
 
 
 def _reference_pipeline(data: bytes) -> float | None:

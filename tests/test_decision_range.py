@@ -15,14 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import DATA
 
-from edge_screen import Screener, ScreenerOptions
+from edge_screen import Screener, ScreenerOptions, preprocess
 from edge_screen.bundle import Bundle
+from edge_screen.manifest import InputSpec
+from edge_screen.preprocess import stretch
 from edge_screen.report import ScreeningReport
 
 DECISION = DATA / "decision"
@@ -30,9 +33,9 @@ RESULTS = Path(__file__).parent.parent / "firmware_tools" / "data" / "decision_r
 FILES = sorted(p.name for p in DECISION.iterdir() if p.suffix in (".png", ".jpg"))
 REVIEW, HOLD = 0.2, 0.8  # the default policy's sexual thresholds
 # Allowed |screen() score - float score| per variant, about 1.5-4x the largest measured on these
-# files (decision_range.json: fp16 0.0012, int8 0.073, int16x8 0.027). A score stuck at 0 is
-# off by 0.5 or more; on the review files, skipping the JPEG round trip moves fp32 by 0.2, a
-# bicubic resize by 0.1, swapped colour channels by 0.5 (all measured on fp32).
+# files (decision_range.json: fp16 0.0013, int8 0.073, int16x8 0.027). A score stuck at 0 is off
+# by 0.47 or more; preprocessing mistakes move some file's fp32 score by 0.13 (bicubic resize)
+# to 0.98 (no centre crop), 0.30 without the JPEG round trip ("broken_preprocessing_fp32").
 TOLERANCE = {"fp32": 0.005, "fp16": 0.005, "int8": 0.11, "int16x8": 0.08}
 VARIANTS = tuple(TOLERANCE)
 MARGIN = 0.1  # the float score sits at least this far inside its verdict's range
@@ -103,6 +106,22 @@ def test_screen_reaches_the_files_verdict_with_the_real_score(
         assert score >= HOLD
         assert report.verdict == "hold"
         assert report.reasons == (HOLD_REASON.format(score), REVIEW_REASON.format(score))
+
+
+def test_tolerance_catches_preprocessing_without_the_jpeg_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_round_trip(rgb: Any, spec: InputSpec) -> Any:
+        return stretch(rgb, replace(spec, jpeg_roundtrip_quality=None))
+
+    monkeypatch.setattr(preprocess, "stretch", no_round_trip)
+    reference = _reference()
+    with Screener(ScreenerOptions(variants={"open_nsfw": "fp32"}, threads=1, workers=1)) as s:
+        moved = [
+            abs((s.screen(DECISION / name).signals["sexual"] or 0.0) - reference[name]["float"])
+            for name in FILES
+        ]
+    assert max(moved) > max(TOLERANCE.values())
 
 
 def _assert_child_safety_hold(report: ScreeningReport, float_minor: float) -> None:
