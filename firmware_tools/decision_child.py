@@ -50,8 +50,8 @@ class Capture:
         self.sources: list[Any] = []  # per detection, the Patch its chip is cut from, or None
         (clf,) = ext.classifiers
         assert ext.age is not None and ext.landmarker is not None
-        clf.run_pixels = self._wrap(clf.run_pixels, "nsfw")  # type: ignore[method-assign,assignment]
-        ext.age.run_pixels = self._wrap(ext.age.run_pixels, "chip")  # type: ignore[method-assign,assignment]
+        clf.run_pixels = self._wrap(clf.run_pixels, "nsfw")  # type: ignore[method-assign]
+        ext.age.run_pixels = self._wrap(ext.age.run_pixels, "chip")  # type: ignore[method-assign]
         landmarker = ext.landmarker
 
         def landmarks(rgb: U8, x: F32, y: F32) -> F32:
@@ -74,7 +74,7 @@ class Capture:
         points = self.points[0] * patch.scale + np.array([patch.x0, patch.y0], np.float32)
         return self.chips[: len(CHIP_SHIFTS)], points.astype(np.float32)
 
-    def _wrap(self, run: Callable[[U8], Any], what: str) -> Callable[[U8], Any]:
+    def _wrap(self, run: Callable[[U8], Any], what: str) -> Any:
         def wrapped(pixels: U8) -> Any:
             if what == "nsfw":
                 self.nsfw = pixels.copy()

@@ -94,7 +94,8 @@ def test_screen_reaches_the_files_verdict_with_the_real_score(
     score = report.signals["sexual"]
     assert score is not None
     expected = _reference()[name]["float"]
-    assert abs(score - expected) <= TOLERANCE[variant], f"{variant}: {score:.4f} vs float {expected:.4f}"
+    off = f"{variant}: {score:.4f} vs float {expected:.4f}"
+    assert abs(score - expected) <= TOLERANCE[variant], off
     if name.startswith("review_"):
         assert REVIEW <= score < HOLD
         assert report.verdict == "review"
