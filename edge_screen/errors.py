@@ -13,6 +13,11 @@ class EdgeScreenError(Exception):
     code = "internal"
 
 
+class NotMedia(EdgeScreenError, TypeError):
+    """``screen()`` was given something it cannot take (None, a number, a text-mode file): the
+    call is wrong, not the media, so it is raised rather than reported."""
+
+
 class MediaError(EdgeScreenError):
     """The input could not be screened; ``code`` goes into the report."""
 

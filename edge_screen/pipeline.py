@@ -93,7 +93,9 @@ class Pipeline:
         agg = Aggregator(self.policy, self.sampling.top_k)
         error: ReportError | None = None
         try:
-            deadline = min(p.deadline, start + self.sampling.time_budget_s)  # from prepare's start
+            # The budget covers prepare's own time (hashing, decoding) but not the time a
+            # prepared item waited for the models (screen_many prepares the next one ahead).
+            deadline = start + self.sampling.time_budget_s - p.decode_ms / 1e3
             self._screen(clip, agg, worker, deadline, timing)
         except (MediaError, ModelError) as exc:
             error = ReportError(exc.code, str(exc))

@@ -5,7 +5,8 @@ the error is kept. It raises ``NotMedia`` (a ``TypeError``) for an input ``scree
 take at all (see ``source``): that is a mistake in the call, not in the media.
 
 The item's time budget (``SamplingOptions.time_budget_s``) starts here: hashing a video (up to
-``VideoLimits.max_bytes``) runs against it, and ``Prepared.deadline`` carries it to the screener.
+``VideoLimits.max_bytes``) runs against it, and the screener gives the frames what is left of it
+(``Prepared.decode_ms`` is what prepare spent).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from PIL import Image
 
 from .animation import ANIMATED_FORMATS, animation_of, open_animation
 from .decode import DecodedImage, ImageLimits, decode_image
-from .errors import EdgeScreenError, MediaError
+from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, check_frame_size
 from .options import ScreenerOptions
 from .pages import decode_page, open_pages, pages_of, pil_page
 from .probe import probe
-from .source import MediaInput, NotMedia, check_input, describe, hash_input, peek, read_source
+from .source import MediaInput, check_input, describe, hash_input, peek, read_source
 from .video import VideoClip
 
 log = logging.getLogger("edge_screen")
@@ -42,10 +43,6 @@ class Prepared:
     error: EdgeScreenError | None  # a MediaError, or an internal one (a bug, logged)
     decode_ms: float
     clip: Clip | None = None  # opened; its frames decode with the models
-    # The item's time budget, a ``time.perf_counter()`` value: when prepare() started plus
-    # ``sampling.time_budget_s``. Hashing and opening already ran against it; the clip's
-    # frames should be screened against it too (``clip.frames(sampling, deadline)``).
-    deadline: float = float("inf")
 
 
 def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
@@ -60,7 +57,7 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
     name, sha = describe(media), None
 
     def done(image: DecodedImage | None, clip: Clip | None = None) -> Prepared:
-        return Prepared(name, sha, image, None, (time.perf_counter() - t) * 1e3, clip, deadline)
+        return Prepared(name, sha, image, None, (time.perf_counter() - t) * 1e3, clip)
 
     try:
         if isinstance(media, np.ndarray):
@@ -90,11 +87,11 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
     except NotMedia:  # a text stream, found when it was read: the caller's mistake
         raise
     except MediaError as exc:
-        return Prepared(name, sha, None, exc, (time.perf_counter() - t) * 1e3, None, deadline)
+        return Prepared(name, sha, None, exc, (time.perf_counter() - t) * 1e3)
     except Exception as exc:  # a bug must not take the caller down: report it, log it
         log.exception("internal error while preparing %s", name)
         error = EdgeScreenError(f"{type(exc).__name__}: {exc}")
-        return Prepared(name, sha, None, error, (time.perf_counter() - t) * 1e3, None, deadline)
+        return Prepared(name, sha, None, error, (time.perf_counter() - t) * 1e3)
 
 
 def array_image(a: NDArray[np.generic], limits: ImageLimits, min_side: int) -> DecodedImage:

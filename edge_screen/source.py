@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .errors import MediaError, MediaIOError, MediaTooLarge
+from .errors import MediaError, MediaIOError, MediaTooLarge, NotMedia
 from .frames import check_deadline
 
 MediaInput = (
@@ -33,10 +33,6 @@ MediaInput = (
 )
 BytesLike = bytes | bytearray | memoryview
 _CHUNK = 1 << 20
-
-
-class NotMedia(TypeError):
-    """``screen()`` was given something it cannot take: the call is wrong, not the media."""
 
 
 @dataclass(frozen=True)
