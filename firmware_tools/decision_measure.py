@@ -70,6 +70,21 @@ def _screen(variant: str, media: list[bytes]) -> list[Screened]:
     return out
 
 
+def _minor_per_age_variant(files: list[Path], media: list[bytes]) -> dict[str, Any]:
+    """screen()'s P(minor) and verdict with each age variant, for files with an aged face."""
+    (age,) = [m for m in Bundle.open().manifest.models if m.id == "age_estimator"]
+    out: dict[str, Any] = {}
+    for v in age.variants:
+        opts = ScreenerOptions(variants={"age_estimator": v.name}, threads=1, workers=1)
+        with Screener(opts) as screener:
+            for path, data in zip(files, media, strict=True):
+                r = screener.screen(data)
+                if r.signals["minor"] is not None:
+                    out.setdefault(path.name, {})[v.name] = {
+                        "minor": round(float(r.signals["minor"]), 5), "verdict": r.verdict}
+    return out
+
+
 def _float_minor(work: Work, media: list[bytes]) -> list[float | None]:
     """The float age model's P(minor) on the face chip ``screen()`` cuts (first face), if any."""
     model = load_recipe().model("age_estimator")
@@ -145,7 +160,8 @@ def measure(work: Work, files_dir: Path, results: Path) -> dict[str, Any]:
     out = {"command": COMMAND, "bundle_version": bundle.manifest.bundle_version,
            "environment": environment(), "files": per_file, "summary": summary,
            "legacy_synthetic": legacy_out,
-           "broken_preprocessing_fp32": _broken(fp32, files, media, spec)}
+           "broken_preprocessing_fp32": _broken(fp32, files, media, spec),
+           "minor_per_age_variant": _minor_per_age_variant(files, media)}
     results.write_text(json.dumps(out, indent=1) + "\n")
     print(markdown(out), flush=True)
     print(markdown_broken(out), flush=True)
@@ -197,6 +213,9 @@ def markdown_broken(out: dict[str, Any]) -> str:
         move = max(abs(scores[n] - real[n]) for n in names)
         lines.append(f"| {case} | " + " | ".join(f"{scores[n]:.3f}" for n in names)
                      + f" | {move:.3f} |")
+    for name, per_variant in out["minor_per_age_variant"].items():
+        cells = ", ".join(f"{v} {r['minor']:.3f} ({r['verdict']})" for v, r in per_variant.items())
+        lines.append(f"\n{name}, P(minor) per age variant: {cells}")
     return "\n".join(lines)
 
 
