@@ -25,12 +25,15 @@ import itertools
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import MediaTooLarge, ScreeningTimeout
+
+if TYPE_CHECKING:
+    from .decode import Detail
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Frame:
     part: int = 0
     width: int = 0
     height: int = 0
+    # A still's finer pixels for age chips (``decode.Detail``); None: chips from ``rgb``.
+    detail: Detail | None = None
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class PagesClip:
             check_deadline(deadline)
             img = self._first if i == 0 else decode_page(page, self._fmt, i)
             self.frames_decoded += 1
-            yield Frame(img.rgb, 0.0, True, i, img.width, img.height)
+            yield Frame(img.rgb, 0.0, True, i, img.width, img.height, img.detail)
 
 
 def decode_page(page: Page, fmt: str, i: int) -> DecodedImage:

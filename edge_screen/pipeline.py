@@ -42,7 +42,7 @@ class StillClip:
         return ClipInfo("image", img.format, img.width, img.height, None, None)
 
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
-        yield Frame(self.image.rgb, 0.0, keyframe=True)
+        yield Frame(self.image.rgb, 0.0, keyframe=True, detail=self.image.detail)
 
     def close(self) -> None:
         pass
@@ -122,11 +122,9 @@ class Pipeline:
                 for frame in source:
                     info = clip.info
                     w, h = frame.width or info.width, frame.height or info.height
-                    # A photo's age chips come from its finer pixels (DecodedImage.detail).
-                    detail = clip.image.detail if isinstance(clip, StillClip) else None
                     with worker.lock:
                         sig = worker.extractor.extract(
-                            frame.rgb, w, h, scans[frame.part], detail=detail
+                            frame.rgb, w, h, scans[frame.part], detail=frame.detail
                         )
                     agg.add(frame.timestamp_ms, sig)
                     if sampling.early_stop and agg.settled:
