@@ -204,12 +204,14 @@ class SignalExtractor:
         """Per detection, the pixels to cut its age chip from (a patch about twice its size),
         or None when it is not aged: past ``max_faces``, scored under ``min_age_score``, or
         under ``min_age_face`` px wide in the finest pixels there are. The working image serves
-        when it has ``CHIP_SOURCE`` px per chip px; else ``detail``, decoded once per scale."""
+        when it has ``CHIP_SOURCE`` px per chip px; else ``detail``, decoded once for all faces
+        (at the finest scale any of them needs)."""
         if self.age is None:
             return [None] * len(detections)
         chip_px = self.age.input.size[1] * CHIP_SOURCE  # source px across a fine-enough chip
         sources: list[Patch | None] = []
-        wanted: dict[float, list[tuple[int, tuple[float, float, float, float]]]] = {}
+        wanted: list[tuple[int, tuple[float, float, float, float]]] = []
+        finest = ws
         for i, det in enumerate(detections):
             x0, y0, x1, y1 = (float(v) for v in det.box)
             scale = ws  # original px per px of the chip's source
@@ -226,12 +228,13 @@ class SignalExtractor:
             elif scale == ws:
                 sources.append(_crop(rgb, region, ws))
             else:
-                wanted.setdefault(scale, []).append((i, region))
+                wanted.append((i, region))
+                finest = min(finest, scale)
                 sources.append(None)
-        for scale, items in wanted.items():
+        if wanted:  # one decode, at the finest scale any face needs
             assert detail is not None
-            patches = detail.patches([box for _, box in items], scale)
-            for (i, _), patch in zip(items, patches, strict=True):
+            patches = detail.patches([box for _, box in wanted], finest)
+            for (i, _), patch in zip(wanted, patches, strict=True):
                 sources[i] = patch if patch.rgb.size else None
         return sources
 

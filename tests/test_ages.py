@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES
 from PIL import Image
+from test_coverage import exif_with_thumbnail
 
 from edge_screen import Screener, signals
 from edge_screen.decode import ImageLimits, decode_image
@@ -86,6 +87,28 @@ def test_face_in_27_mp_photo_is_aged_from_its_own_pixels_not_the_working_images(
     twelve, twenty_seven = (reports["left", k].faces[0].age for k in ("12MP", "27MP"))
     assert twelve is not None and twenty_seven is not None
     assert abs(twelve - twenty_seven) <= AGE_TOLERANCE, (twelve, twenty_seven)
+
+
+def test_phone_layout_sideways_with_exif_thumbnail_gets_the_same_age(
+    screener: Screener,
+    photos: dict[tuple[str, str], bytes],
+    reports: dict[tuple[str, str], ScreeningReport],
+) -> None:
+    """A phone's 27 MP JPEG: stored sideways (EXIF orientation 6) with an EXIF thumbnail, so it
+    is screened as a still of two pages; the face is still aged from the upright original."""
+    upright = Image.open(io.BytesIO(photos["left", "27MP"]))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6 turns it back
+    thumb = io.BytesIO()
+    stored.resize((160, 120)).save(thumb, format="JPEG", quality=80)
+    buf = io.BytesIO()
+    stored.save(buf, format="JPEG", quality=90, exif=exif_with_thumbnail(thumb.getvalue(), 6))
+    r = screener.screen(buf.getvalue())
+    assert r.ok and r.media.frames_screened == 2 and (r.media.width, r.media.height) == (6000, 4500)
+    (face,) = r.faces
+    (flat,) = reports["left", "27MP"].faces
+    assert max(abs(a - b) for a, b in zip(face.box, flat.box, strict=True)) < 10
+    assert face.age is not None and flat.age is not None
+    assert abs(face.age - flat.age) <= AGE_TOLERANCE, (face.age, flat.age)
 
 
 def test_chip_pixels_come_from_the_original_only_when_the_working_image_is_too_coarse(
