@@ -99,6 +99,10 @@ def parser() -> argparse.ArgumentParser:
     s = step("synth", cmd_synth, "regenerate the synthetic high-score open_nsfw inputs")
     s.add_argument("--out", default=str(SYNTHETIC_FILE))
     s.add_argument("--count", type=int, default=24)
+    # Steps with their own options, handed over as they are (see each module's --help).
+    for name, help_ in _DELEGATED.items():
+        s = sub.add_parser(name, help=help_, description=help_, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
     s = step("build-default", cmd_build_default, "fetch, convert, validate and bundle", work=False)
     s.add_argument("--work", help="keep intermediate files here (default: a temp directory)")
     s.add_argument("--out", default=str(DEFAULT_OUT))
@@ -106,7 +110,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_DELEGATED = {
+    "remeasure": "re-validate the shipped variants against their float originals and rewrite "
+    "the manifest's fidelity, preferences and model card (firmware_tools.bundle)",
+    "decision": "make or measure the decision-range test photos (firmware_tools.decision)",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["remeasure"]:
+        from .bundle import main as remeasure
+
+        return remeasure(["--remeasure", *argv[1:]])
+    if argv[:1] == ["decision"]:
+        from .decision import main as decision
+
+        decision(argv[1:])
+        return 0
     args = parser().parse_args(argv)
     try:
         args.func(args)
