@@ -211,9 +211,10 @@ def choose_preferred(preference: dict[str, Any], results: dict[str, dict[str, An
         if rule == "fastest":
             timed = [v for v in passing if results[v].get("latency_ms") is not None]
             best = min((results[v]["latency_ms"] for v in timed), default=None)
-            # Within 5% of the best counts as a tie (timing noise): the earlier variant wins.
-            pick = next((v for v in timed if best is not None
-                         and results[v]["latency_ms"] <= best * TIE), None)
+            # Within 5% of the best counts as a tie (timing noise, e.g. a loaded build machine):
+            # the smallest file wins (memory and install size on the device), then the earlier.
+            tied = [v for v in timed if best is not None and results[v]["latency_ms"] <= best * TIE]
+            pick = min(tied, key=lambda v: results[v].get("size", 0), default=None)
             pick = pick or next(iter(passing), None)
         else:
             pick = next((v for v in rule if v in passing), None)
@@ -279,7 +280,8 @@ def validate_model(work: Work, model: ModelRecipe, preference: dict[str, Any],
             fid.update(small_face_fidelity(model, ref_small, run_tflite(path, xs)))
         failures = check(model.limits, fid)
         results[variant] = {"fidelity": fid, "passes": not failures, "failures": failures,
-                            "latency_ms": latency_ms(path, runs) if latency else None}
+                            "latency_ms": latency_ms(path, runs) if latency else None,
+                            "size": path.stat().st_size}
         shown = ", ".join(f"{k}={v:.4g}" for k, v in fid.items())
         lat = f", {results[variant]['latency_ms']:.1f} ms" if latency else ""
         print(f"validate: {model.id}.{variant}: {shown}{lat}"

@@ -88,3 +88,18 @@ def test_detector_variant_losing_small_faces_is_never_preferred() -> None:
 def test_a_variant_without_the_small_face_measurement_fails_the_limit() -> None:
     bound = FACES["min"]["small_face_recall"]
     assert check(FACES, {"recall": 1.0, "mean_iou": 1.0}) == [f"small_face_recall nan < {bound}"]
+
+
+def test_a_timing_tie_goes_to_the_smaller_variant() -> None:
+    """On a loaded build machine fp32 and int8 timed within noise of each other, and the earlier
+    listed (fp32, 4x the size) was preferred; a tie now goes to the smaller file."""
+    from firmware_tools.validate import choose_preferred
+
+    results = {
+        "fp32": {"passes": True, "latency_ms": 56.0, "size": 23_000_000},
+        "int8": {"passes": True, "latency_ms": 56.7, "size": 6_000_000},
+        "fp16": {"passes": True, "latency_ms": 80.0, "size": 12_000_000},
+    }
+    assert choose_preferred({"x86_64": "fastest"}, results) == {"x86_64": "int8"}
+    results["int8"]["latency_ms"] = 70.0  # no longer a tie: the fastest wins
+    assert choose_preferred({"x86_64": "fastest"}, results) == {"x86_64": "fp32"}
