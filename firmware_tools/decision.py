@@ -12,7 +12,8 @@ maps, with both JPEG steps passed straight through (a straight-through estimator
 reaches the child-safety hold (``decision_child``). ``make`` prints the float score each file
 reached; ``measure`` screens every file with every shipped open_nsfw variant and writes
 ``decision_range.json``; ``tests/test_decision_range.py`` asserts the verdicts. No real sexual
-imagery is involved: harmless photos and noise, perturbed against the float models.
+imagery is involved: harmless photos, noise and a drawn face of no one (``decision_child``),
+perturbed against the float models.
 
 Rerun: ``python3 -m firmware_tools.decision make --work DIR`` then ``... measure --work DIR``
 (DIR: any work directory; the source models are fetched into it and converted to float

@@ -1,12 +1,16 @@
 """A child-safety ``hold`` through ``screen()`` with real scores: likely minor AND sexual >= 0.2.
 
-A harmless adult portrait (the astronaut test photo) is perturbed twice, each against a float
-model through the screener's real pipeline: inside the face's chip footprint against the age
-model (raising P(age < 18)), outside it against open_nsfw (into the review range). The forward
-pass is ``Screener.screen()`` itself on the encoded file; the model inputs it builds (the
-open_nsfw input, the aligned face chip and the landmarks it was cut from) are recorded on the way
-and sent to the float models for gradients. The chip gradient goes back to the photo through the
-inverse of the chip's similarity transform; the open_nsfw one through the resize and crop.
+The start is a face of no one: a flat cartoon face drawn with PIL (``drawn_face``: skin-tone
+ellipse, hair, eyes, brows, nose, mouth, neck and a blue top, slightly blurred) on the coffee
+test photo. BlazeFace finds it (score 0.82, box about 190 px) and the age model already reads it
+as a child, so no real person's photo carries the flag. It is perturbed against float models
+through the screener's real pipeline: inside the face's chip footprint against the age model
+(raising P(age < 18), only while it is under ``MINOR``), outside it against open_nsfw (into the
+review range). The forward pass is ``Screener.screen()`` itself on the encoded file; the model
+inputs it builds (the open_nsfw input, the aligned face chip and the landmarks it was cut from)
+are recorded on the way and sent to the float models for gradients. The chip gradient goes back
+to the photo through the inverse of the chip's similarity transform; the open_nsfw one through
+the resize and crop.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from edge_screen import Screener, ScreenerOptions
 from edge_screen.manifest import AgeOutput, InputSpec
@@ -35,8 +39,45 @@ from .decision_make import (
     input_spec,
 )
 
-TARGET = Target("hold_minor_astronaut", "astronaut", (320, 320), "JPEG", 0.45, 0.60)
+TARGET = Target("hold_minor_drawn_face", "coffee", (320, 320), "JPEG", 0.45, 0.60)
 MINOR = 0.9  # float P(minor) to reach: the policy's 0.5 with room for the quantised age model
+
+
+SKIN, HAIR, TOP = (224, 180, 150), (70, 45, 30), (60, 90, 150)
+
+
+def drawn_face(background: Image.Image, size: int) -> Image.Image:
+    """A flat cartoon face (no one's) drawn over ``background``, blurred by 1 px."""
+    s = float(size)
+    im = background.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+    d = ImageDraw.Draw(im)
+    shade = tuple(int(c * 0.8) for c in SKIN)
+    cx, cy, fw, fh = s / 2, s * 0.52, s * 0.30, s * 0.40  # face centre, half width and height
+    d.ellipse([cx - fw * 1.15, cy - fh * 1.15, cx + fw * 1.15, cy + fh * 0.6], fill=HAIR)
+    d.rectangle([cx - fw * 0.45, cy + fh * 0.6, cx + fw * 0.45, s],
+                fill=tuple(int(c * 0.9) for c in SKIN))  # neck
+    d.ellipse([cx - fw * 2, cy + fh * 1.05, cx + fw * 2, cy + fh * 2.5], fill=TOP)
+    for side in (-1, 1):  # ears
+        x = cx + side * fw
+        d.ellipse([x - fw * 0.15, cy - fh * 0.15, x + fw * 0.15, cy + fh * 0.2], fill=SKIN)
+    d.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=SKIN)
+    d.chord([cx - fw * 1.02, cy - fh * 1.08, cx + fw * 1.02, cy - fh * 0.2], 180, 360, fill=HAIR)
+    ey, ew, eh = cy - fh * 0.12, s * 0.055, s * 0.035  # eye line, half eye width and height
+    for side in (-1, 1):
+        ex = cx + side * fw * 0.42
+        d.ellipse([ex - ew, ey - eh, ex + ew, ey + eh], fill=(245, 245, 240))
+        for r, colour in ((eh * 0.95, (80, 55, 35)), (eh * 0.475, (10, 10, 10))):  # iris, pupil
+            d.ellipse([ex - r, ey - r, ex + r, ey + r], fill=colour)
+        d.line([ex - ew * 1.1, ey - eh * 2.4, ex, ey - eh * 2.9, ex + ew * 1.1, ey - eh * 2.5],
+               fill=HAIR, width=int(s * 0.012))  # brow
+    ny = cy + fh * 0.22  # nose
+    d.line([cx, ey + eh, cx - fw * 0.06, ny], fill=shade, width=2)
+    d.ellipse([cx - fw * 0.14, ny - fh * 0.03, cx + fw * 0.14, ny + fh * 0.05], fill=shade)
+    my = cy + fh * 0.48  # mouth
+    d.chord([cx - fw * 0.32, my - fh * 0.08, cx + fw * 0.32, my + fh * 0.08], 0, 180,
+            fill=(170, 70, 70))
+    d.line([cx - fw * 0.32, my, cx + fw * 0.32, my], fill=(120, 40, 40), width=2)
+    return im.filter(ImageFilter.GaussianBlur(1))
 
 
 class Capture:
@@ -124,8 +165,8 @@ def _optimise(screener: Screener, capture: Capture, nsfw: FloatModel, age: Float
               nsfw_spec: InputSpec, age_spec: InputSpec, out_dir: Path, steps: int) -> None:
     target = TARGET
     w, h = target.size
-    photo = Image.open(IMAGES / f"{target.start}.jpg").convert("RGB")
-    base = np.asarray(photo.resize((w, h), Image.Resampling.BICUBIC), np.float32)
+    photo = drawn_face(Image.open(IMAGES / f"{target.start}.jpg"), w)
+    base = np.asarray(photo, np.float32)
     rows, cols = axis_maps(w, h, nsfw_spec)
 
     def real(delta: F32) -> tuple[bytes, ScreeningReport, float, F32, float, F32, F32]:
