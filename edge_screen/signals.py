@@ -42,7 +42,11 @@ class Signals:
 # pixels per chip pixel can be told from the box before any landmark is placed.
 CHIP_SPAN = 1.08
 # Chips are cut from pixels at least this fine (source px per chip px) where the original has
-# them: then dlib's pyramid, not the decoder's scale, makes the chip's last reduction.
+# them: then dlib's pyramid, not the decoder's scale, makes the chip's last reduction. At 1 (the
+# chip's own resolution) the same face in 1-27 MP photos spread up to 4.2 y, at 2 up to 2.7 y
+# (``python -m firmware_tools.age_floor --sizes [--chip-source 1]``). The cost: a face under
+# ~120 px in the working image means one more decode of the photo (full size for a 212 px face
+# in a 12 or 27 MP JPEG), its pixels released once the faces' patches are cut.
 CHIP_SOURCE = 2.0
 # The age floors: a face is aged only when its detector box is at least MIN_AGE_FACE px wide in
 # the pixels its chip is cut from and its detector score at least MIN_AGE_SCORE; the others are

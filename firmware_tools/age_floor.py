@@ -26,7 +26,7 @@ one false positive on 48 face-free photos, scored 0.608; chosen score >= 0.67 wi
 leaving 7 of 141 found faces of >= 48 px unaged (score >= 0.62 would need box >= 55 px: 14).
 
     python -m firmware_tools.age_floor [--json OUT]
-    python -m firmware_tools.age_floor --sizes      # the same face in 1-27 MP photos instead
+    python -m firmware_tools.age_floor --sizes [--chip-source 1]  # same face, 1-27 MP photos
 
 ``--sizes`` measures what ``signals.CHIP_SHIFTS`` is for: each face pasted 212 px wide at three
 places over three backgrounds (18 placements) into photos of 1, 4, 12 and 27 MP, screened with
@@ -272,8 +272,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", type=Path, help="write every face's result here")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sizes", action="store_true", help="the same face in 1-27 MP photos")
+    ap.add_argument("--chip-source", type=float, help="with --sizes: signals.CHIP_SOURCE to try")
     args = ap.parse_args(argv)
     if args.sizes:
+        if args.chip_source is not None:
+            from edge_screen import signals
+
+            signals.CHIP_SOURCE = args.chip_source
         with Screener(threads=args.threads) as screener:
             by_size = sizes(screener)
         if args.json:
