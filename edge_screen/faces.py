@@ -48,7 +48,7 @@ def anchors(size: tuple[int, int], strides: tuple[int, ...], per_layer: int) -> 
     return np.concatenate(centres)
 
 
-def iou(box: NDArray[np.float32], boxes: NDArray[np.float32]) -> NDArray[np.float32]:
+def _iou(box: NDArray[np.float32], boxes: NDArray[np.float32]) -> NDArray[np.float32]:
     x0 = np.maximum(box[0], boxes[:, 0])
     y0 = np.maximum(box[1], boxes[:, 1])
     x1 = np.minimum(box[2], boxes[:, 2])
@@ -91,10 +91,7 @@ def decode(
 
 
 def _weighted_nms(
-    boxes: NDArray[np.float32],
-    kps: NDArray[np.float32],
-    scores: NDArray[np.float32],
-    nms_iou: float,
+    boxes: NDArray[np.float32], kps: NDArray[np.float32], scores: NDArray[np.float32], iou: float
 ) -> list[Detection]:
     order = np.argsort(-scores)
     boxes, kps, scores = boxes[order], kps[order], scores[order]
@@ -103,7 +100,7 @@ def _weighted_nms(
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        overlap = remaining & (iou(boxes[i], boxes) > nms_iou)
+        overlap = remaining & (_iou(boxes[i], boxes) > iou)
         overlap[i] = True
         wts = scores[overlap][:, None]
         box = (boxes[overlap] * wts).sum(axis=0) / wts.sum()
