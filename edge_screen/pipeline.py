@@ -197,6 +197,7 @@ class Pipeline:
             timing,
             p.sha256,
             error,
+            agg.unaged,
         )
 
 

@@ -218,6 +218,11 @@ class Policy:
                 f"{self.child_safety.reason} ({unaged_faces} face(s) too small or unsure to age "
                 f"taken as possible minors, sexual {sexual:.2f} >= {at:g})"
             )
+        elif unaged_faces > 0:  # a label, like "likely minor in frame": the server may restrict
+            reasons.append(
+                f"{unaged_faces} face(s) too small or unsure to age: a minor in frame "
+                "cannot be ruled out"
+            )
         if broken:
             verdict = worse(verdict, self.unscreenable)
             reasons += [f"signal {k} is not a number: treated as unscreened" for k in broken]

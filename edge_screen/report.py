@@ -77,6 +77,8 @@ class ScreeningReport:
     timing_ms: Mapping[str, float]
     sha256: str | None = None
     error: ReportError | None = None
+    # Faces found but too small or unsure to age (most in one frame): P(minor) unknown for them.
+    faces_unaged: int = 0
     schema: str = field(default=REPORT_SCHEMA)
 
     @property
@@ -95,6 +97,7 @@ class ScreeningReport:
             "verdict": self.verdict,
             "reasons": list(self.reasons),
             "signals": {k: r3(v) for k, v in self.signals.items()},
+            "faces_unaged": self.faces_unaged,
             "faces": [
                 {
                     "box": [round(c, 1) for c in f.box],

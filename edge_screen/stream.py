@@ -120,4 +120,5 @@ class LiveStream:
                 media,
                 self._models,
                 timing,
+                faces_unaged=agg.unaged,
             )

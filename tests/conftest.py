@@ -25,6 +25,7 @@ REPORT_KEYS = frozenset(
         "reasons",
         "signals",
         "faces",
+        "faces_unaged",
         "media",
         "models",
         "timing_ms",

@@ -322,5 +322,10 @@ def test_a_face_left_unaged_counts_as_a_possible_minor(tmp_path: Path) -> None:
     with Screener(policy=policy, max_faces=1, threads=1) as s:
         one = s.screen(photo)
     assert [f.p_minor is None for f in one.faces].count(True) == 1
-    assert one.verdict == "hold"
+    assert one.verdict == "hold" and one.faces_unaged == 1
+    assert json.loads(one.to_json())["faces_unaged"] == 1
     assert any("too small or unsure to age" in r for r in one.reasons)
+    with Screener(max_faces=1, threads=1) as s:  # the shipped policy: allowed, but labelled
+        labelled = s.screen(photo)
+    assert labelled.verdict == "allow" and labelled.faces_unaged == 1
+    assert any("cannot be ruled out" in r for r in labelled.reasons)
