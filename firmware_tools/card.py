@@ -7,6 +7,8 @@ card can only say what the last ``edge-screen-fw build-default`` measured.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from string import Template
 from typing import Any
 
@@ -87,6 +89,35 @@ def latency_table(manifest: dict[str, Any], report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+DECISION_RANGE = DATA_DIR / "decision_range.json"
+
+
+def decision_table(path: Path = DECISION_RANGE) -> str:
+    """The decision-range photos per open_nsfw variant, end to end, from ``decision measure``."""
+    if not path.exists():
+        return "Not measured yet: `edge-screen-fw decision measure --work DIR`."
+    data = json.loads(path.read_text())
+    names = list(data["summary"])
+    head = ["file", "meant", "float", *names]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for f in data["files"]:
+        minor = f" (minor {f['float_minor']:.3f})" if f.get("float_minor") is not None else ""
+        cells = [f"`{f['file']}`", f["intended"], f"{f['float']:.3f}{minor}"]
+        cells += [f"{f['variants'][n]['verdict']} {f['variants'][n]['screen']:.3f}" for n in names]
+        rows.append("| " + " | ".join(cells) + " |")
+    for key, label in (("end_to_end", "end to end"), ("at_tensor", "at the tensor")):
+        cells = [f"{s[key]['mean_abs_dp']:.4f} / {s[key]['max_abs_dp']:.4f}"
+                 for s in data["summary"].values()]
+        rows.append(f"| mean / max abs dP, {label} | | | " + " | ".join(cells) + " |")
+    legacy = data["legacy_synthetic"]
+    ways = (("at_tensor", "at the tensor"), ("through_screen", "as photos via screen()"))
+    for key, label in ways:
+        n = legacy["n"]
+        cells = [f"{v[key]['n_review_or_more']}/{n}" for v in legacy["variants"].values()]
+        rows.append(f"| legacy synthetic >= 0.2, {label} | | | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def render(recipe: Recipe, manifest: dict[str, Any], report: dict[str, Any]) -> str:
     env = report["environment"]
     env_line = ", ".join(f"{k} {v}" for k, v in env.items())
@@ -95,6 +126,7 @@ def render(recipe: Recipe, manifest: dict[str, Any], report: dict[str, Any]) -> 
         bundle_version=manifest["bundle_version"],
         fidelity_tables=fidelity_tables(recipe, manifest, report),
         latency_table=latency_table(manifest, report),
+        decision_range=decision_table(),
         environment=env_line,
         bundle_mb=f"{size / 1e6:.1f}",
     )
