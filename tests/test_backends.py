@@ -44,7 +44,7 @@ def test_every_installed_backend_screens_the_default_bundle(name: str) -> None:
 
 INNER = "EDGE_SCREEN_INNER_BACKEND_RUN"
 # The screener's behaviour end to end: photos, bad and hostile input, faces, video and live mode.
-ON_TFLITE = ["test_screener.py", "test_hostile.py", "test_faces.py", "test_video.py",
+ON_TFLITE = ["test_screener.py", "test_hostile.py", "test_faces.py", "test_video.py", "test_invariants.py",
              "test_backends.py"]
 
 
