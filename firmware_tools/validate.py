@@ -212,9 +212,10 @@ def choose_preferred(preference: dict[str, Any], results: dict[str, dict[str, An
             timed = [v for v in passing if results[v].get("latency_ms") is not None]
             best = min((results[v]["latency_ms"] for v in timed), default=None)
             # Within 5% of the best counts as a tie (timing noise, e.g. a loaded build machine):
-            # the smallest file wins (memory and install size on the device), then the earlier.
-            tied = [v for v in timed if best is not None and results[v]["latency_ms"] <= best * TIE]
-            pick = min(tied, key=lambda v: results[v].get("size", 0), default=None)
+            # the earlier variant wins, the more faithful one (fp32, fp16, int8): a smaller file
+            # is not worth a face or a minor missed where speed is no reason (x86 is no device).
+            pick = next((v for v in timed if best is not None
+                         and results[v]["latency_ms"] <= best * TIE), None)
             pick = pick or next(iter(passing), None)
         else:
             pick = next((v for v in rule if v in passing), None)
