@@ -1,7 +1,7 @@
 """Stills of several pictures, every one screened: TIFF pages, MPO (the pictures of a JPEG
 multi-picture file), multi-image HEIF (pillow-heif), any multi-frame PIL image, and thumbnails.
-(An AVIF sequence is an animation; an AVIF collection of several images, which neither Pillow
-nor pillow-heif lists, is screened on its primary image only.)
+(An AVIF sequence is an animation; an AVIF collection of several images, or with thumbnails,
+which neither Pillow nor pillow-heif lists, is unsupported: see ``isobmff``.)
 
 Every page is screened, none sampled (``SamplingOptions.max_frames`` does not apply): a viewer
 may show any of them. More than ``ImageLimits.max_pages`` pictures make the still unscreenable
@@ -23,6 +23,7 @@ the photo path decodes it.
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable, Generator
 from functools import partial
 
@@ -41,6 +42,7 @@ from .decode import (
 )
 from .errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
 from .frames import ClipInfo, Frame, SamplingOptions, check_deadline, check_frame_size
+from .isobmff import shown_items
 from .probe import Probe
 
 Page = Callable[[], DecodedImage]
@@ -251,11 +253,28 @@ def _exif_page(
     return DecodedImage(rgb, w, h, img.format)
 
 
+def _only_the_primary(data: bytes) -> None:
+    """Refuse an AVIF whose items hold pictures besides the primary (a collection) or its
+    thumbnails: only the primary decodes here, and the rest would go unscreened."""
+    try:
+        items = shown_items(data)
+    except (ValueError, struct.error, IndexError) as exc:
+        raise CorruptMedia(f"damaged AVIF item boxes: {exc}") from exc
+    if items is not None and (items.others or items.thumbnails):
+        raise UnsupportedMedia(
+            f"AVIF with {items.others} more picture(s) and {items.thumbnails} thumbnail(s) "
+            "besides its primary image: only the primary decodes here, so it is not screened "
+            "in part"
+        )
+
+
 def open_pages(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> PagesClip | None:
     """A ``PagesClip`` when the still in ``data`` has more than one page or an EXIF thumbnail,
     else None (one picture: the photo path decodes it)."""
     if found.format not in PAGED_FORMATS:
         return None
+    if found.format == "AVIF":
+        _only_the_primary(data)
     try:
         im = open_image(data, found)
     except MediaError:

@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 from conftest import IMAGES, astronaut, encode
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, features
 from test_video import CODEC, FPS, clip, scene, timeline
 
 from edge_screen import ImageLimits, SamplingOptions, Screener, ScreenerOptions, VideoLimits
@@ -475,3 +475,27 @@ def test_what_screen_cannot_take_is_a_type_error(screener: Screener, tmp_path) -
     finally:
         text.close()
     assert os.path.exists(path)
+
+
+# --- AVIF collections: only the primary decodes here ------------------------------------------
+
+
+@pytest.mark.parametrize("thumbnail", [False, True])
+def test_an_avif_with_more_pictures_than_its_primary_is_unsupported(
+    screener: Screener, thumbnail: bool
+) -> None:
+    """Pillow decodes an AVIF's primary image only: a second picture of a collection, or a
+    thumbnail a file browser shows, was left unscreened (`allow` on the primary alone)."""
+    from avif_items import add_item
+
+    from edge_screen.isobmff import shown_items
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    one = encode(astronaut(), "AVIF")
+    assert shown_items(one) is not None and screener.screen(one).ok
+    two = add_item(one, thumb_of=1 if thumbnail else None)
+    assert Image.open(io.BytesIO(two)).size == (512, 512), "still a readable AVIF"
+    r = screener.screen(two)
+    assert r.verdict == "hold" and r.error is not None and r.error.code == "unsupported"
+    assert "not screened in part" in r.error.message
