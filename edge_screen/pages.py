@@ -49,6 +49,7 @@ Page = Callable[[], DecodedImage]
 # Stills whose Pillow plug-in has pages (MPO opens as "JPEG"), or whose EXIF may hold a thumbnail.
 PAGED_FORMATS = ("TIFF", "JPEG", "HEIF", "AVIF", "PNG", "WEBP")
 _JPEG = Probe("image", "JPEG")
+_SUB_IFDS = 330  # TIFF tag: offsets of sub-images (thumbnails, full-size raw data) of a page
 
 
 class PagesClip:
@@ -218,6 +219,8 @@ def pages_of(
     ``data``, the encoded still, is where a HEIF's thumbnails are read from."""
     try:
         count = count_pages(im, fmt, limits.max_pages)
+        if fmt == "TIFF":
+            _no_sub_images(im, count)
         exif = exif_thumbnails(im, fmt, count)
         heif = heif_thumbnails(im, count) if fmt == "HEIF" and data is not None else []
     except MediaError:
@@ -251,6 +254,19 @@ def _exif_page(
     rgb = np.ascontiguousarray(np.asarray(Image.fromarray(img.rgb).transpose(method)))
     w, h = (img.height, img.width) if orientation in (5, 6, 7, 8) else (img.width, img.height)
     return DecodedImage(rgb, w, h, img.format)
+
+
+def _no_sub_images(im: Image.Image, count: int) -> None:
+    """Refuse a TIFF with SubIFDs (tag 330): pictures Pillow does not list as pages (a DNG keeps
+    its full image there, and raw and TIFF tools show them) would go unscreened."""
+    for i in range(count):
+        im.seek(i)
+        if _SUB_IFDS in getattr(im, "tag_v2", {}):
+            raise UnsupportedMedia(
+                f"TIFF page {i + 1} has sub-images (SubIFDs), which are not decoded here: "
+                "not screened in part"
+            )
+    im.seek(0)
 
 
 def _only_the_primary(data: bytes) -> None:

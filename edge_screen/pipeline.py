@@ -147,6 +147,10 @@ class Pipeline:
     ) -> ScreeningReport:
         """What the frames screened showed (if any), and the error that stopped them (if any)."""
         timing["total"] = p.decode_ms + (time.perf_counter() - start) * 1e3
+        if error is not None and p.name and p.name in error.message:
+            # The report travels with the upload: no local path, also not inside a message
+            # (FFmpeg and the OS name the file in theirs).
+            error = ReportError(error.code, error.message.replace(p.name, "<input>"))
         if agg is None or clip is None or agg.frames == 0:
             assert error is not None
             d = self.policy.unscreened(error.code)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from .errors import PolicyError
@@ -41,6 +42,10 @@ class Rule:
     verdict: Verdict
     when: Mapping[str, float]
     reason: str
+
+    def __post_init__(self) -> None:
+        # A read-only copy: the caller's dict, mutated after the checks, must not loosen it.
+        object.__setattr__(self, "when", MappingProxyType(dict(self.when)))
 
     def matches(self, signals: Mapping[str, float | None]) -> bool:
         return all((v := signals.get(k)) is not None and v >= t for k, t in self.when.items())

@@ -13,6 +13,7 @@ import os
 import struct
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -499,3 +500,19 @@ def test_an_avif_with_more_pictures_than_its_primary_is_unsupported(
     r = screener.screen(two)
     assert r.verdict == "hold" and r.error is not None and r.error.code == "unsupported"
     assert "not screened in part" in r.error.message
+
+
+def test_a_tiff_with_sub_images_is_unsupported(screener: Screener, tmp_path: Path) -> None:
+    """A face in a SubIFD of page 0 (where a DNG keeps its full image) was never decoded: the
+    cat on page 0 was screened alone and allowed."""
+    tifffile = pytest.importorskip("tifffile")
+    cat = np.asarray(Image.open(IMAGES / "chelsea.jpg").convert("RGB"))
+    path = tmp_path / "sub.tif"
+    with tifffile.TiffWriter(path) as t:
+        t.write(cat, subifds=1)
+        t.write(np.asarray(astronaut()), subfiletype=0)
+    plain = tmp_path / "plain.tif"
+    Image.fromarray(cat).save(plain)
+    assert screener.screen(plain).ok
+    r = screener.screen(path)
+    assert r.verdict == "hold" and r.error is not None and r.error.code == "unsupported"

@@ -173,6 +173,19 @@ def test_keyword_options_next_to_an_options_object_are_an_error() -> None:
         Screener("models/default")  # type: ignore[arg-type]
 
 
+def test_a_policy_cannot_be_loosened_after_it_was_checked() -> None:
+    """Rule.when was the caller's dict: mutating it after validation turned hold into allow."""
+    from edge_screen.policy import Rule
+
+    p = Policy.default()
+    with pytest.raises(TypeError):
+        p.child_safety.when["minor"] = 1.1  # type: ignore[index]
+    when = {"minor": 0.5, "sexual": 0.2}
+    q = Policy((), Rule("hold", when, "child safety"), "hold")
+    when["sexual"] = 2.0
+    assert q.decide({"sexual": 0.5, "minor": 0.9}).verdict == "hold"
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -329,3 +342,16 @@ def test_a_face_left_unaged_counts_as_a_possible_minor(tmp_path: Path) -> None:
         labelled = s.screen(photo)
     assert labelled.verdict == "allow" and labelled.faces_unaged == 1
     assert any("cannot be ruled out" in r for r in labelled.reasons)
+
+
+def test_error_messages_carry_no_local_path(screener: Screener, tmp_path: Path) -> None:
+    """to_json() left the path out, but the OS's and FFmpeg's messages named the file."""
+    secret = tmp_path / "secret_user_dir"
+    secret.mkdir()
+    cut = secret / "cut.mkv"
+    cut.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(40))
+    for path in (secret / "missing.jpg", secret, cut):
+        r = screener.screen(path)
+        assert r.verdict == "hold" and r.error is not None
+        assert "secret_user_dir" not in r.to_json(), r.error.message
+        assert "secret_user_dir" in r.to_json(include_path=True)
