@@ -194,6 +194,7 @@ class _Track:
         # (transpose, mirror x, mirror y), known once a frame is decoded: FFmpeg puts the
         # display matrix on frames
         self._orientation: tuple[bool, bool, bool] | None = None
+        self._scanned: list[int] = []  # keyframe times read by ``_scan``
 
     @property
     def size(self) -> tuple[int, int]:
@@ -205,9 +206,10 @@ class _Track:
         self, budget: int, sampling: SamplingOptions, deadline: float, rewind: bool
     ) -> Iterator[Frame]:
         """This stream's sampled frames in screening order: keyframes, then the fill."""
+        self._scan(deadline)
         taken = []
         if sampling.keyframes:
-            for frame in self._keyframes(budget, deadline, rewind):
+            for frame in self._keyframes(budget, deadline, True):
                 taken.append(frame.timestamp_ms / 1e3)
                 yield frame
         d = self.duration
@@ -219,6 +221,37 @@ class _Track:
             times = [d * i / budget for i in range(budget)]
         self.stream.codec_context.skip_frame = "DEFAULT"
         yield from self._fill([self._start + round(t / self._tb) for t in times], deadline)
+
+    def _scan(self, deadline: float) -> None:
+        """Read the stream's packets once, without decoding: where it really ends and where its
+        keyframes are. A header's duration may be short, missing (a browser's recording) or a
+        lie, and an index may be missing; sampling over what the header says would leave the
+        rest of the video unseen."""
+        try:
+            self._c.seek(self._start, stream=self.stream)
+        except av.FFmpegError as exc:
+            raise CorruptMedia(f"{self._fmt} stream {self.index} cannot be read: {exc}") from exc
+        keys: list[int] = []
+        end: int | None = None
+        for n, pkt in enumerate(self._c.demux(self.stream)):
+            if n % 256 == 0:
+                check_deadline(deadline)
+            t = pkt.dts if pkt.dts is not None else pkt.pts
+            if t is None:
+                continue
+            if pkt.is_keyframe:
+                keys.append(t)
+            last = (pkt.pts if pkt.pts is not None else t) + (pkt.duration or 0)
+            end = last if end is None else max(end, last)
+        self._scanned = sorted(set(keys))
+        if end is not None:
+            real = float((end - self._start) * self._tb)
+            self.duration = max(self.duration or 0.0, real) or None
+        if self.duration is not None and self.duration > self._limits.max_duration_s:
+            raise MediaTooLarge(
+                f"{self._fmt} stream {self.index} runs {self.duration:.0f} s, over the limit of "
+                f"{self._limits.max_duration_s:.0f} s"
+            )
 
     def _keyframes(self, budget: int, deadline: float, rewind: bool) -> Iterator[Frame]:
         """Keyframes from the container's index, evenly picked; without an index, in order
@@ -279,9 +312,11 @@ class _Track:
     def _index(self) -> list[int]:
         """Keyframe timestamps from the container's index (MP4 ``stss``, Matroska cues)."""
         try:
-            return [e.timestamp for e in self.stream.index_entries if e.is_keyframe]
+            found = [e.timestamp for e in self.stream.index_entries if e.is_keyframe]
         except (AttributeError, av.FFmpegError):
-            return []
+            found = []
+        # No index in the container (a live recording): the keyframes ``_scan`` read.
+        return found if len(found) > 1 else self._scanned
 
     def _fill(self, targets: list[int], deadline: float) -> Iterator[Frame]:
         """The first frame at or after each target (sorted): seek to the keyframe before it and

@@ -516,3 +516,41 @@ def test_a_tiff_with_sub_images_is_unsupported(screener: Screener, tmp_path: Pat
     assert screener.screen(plain).ok
     r = screener.screen(path)
     assert r.verdict == "hold" and r.error is not None and r.error.code == "unsupported"
+
+
+def _one_keyframe_mkv(path: Path, live: bool) -> bytes:
+    """15 s at 10 fps with a single keyframe: the cat for 2 s, then the face for 13 s."""
+    cat = np.asarray(Image.open(IMAGES / "chelsea.jpg").convert("RGB").resize((320, 240)))
+    face = np.asarray(astronaut().resize((320, 240)))
+    opts = {"live": "1"} if live else {}
+    with av.open(str(path), "w", format="matroska", options=opts) as out:
+        s = out.add_stream(CODEC, rate=10)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        s.codec_context.gop_size = 10_000
+        if CODEC == "libx264":
+            s.codec_context.options = {"x264-params": "scenecut=0:keyint=10000:min-keyint=10000"}
+        for i in range(150):
+            f = av.VideoFrame.from_ndarray(cat if i < 20 else face, format="rgb24")
+            f.pts = i
+            out.mux(s.encode(f))
+        out.mux(s.encode())
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("trick", ["duration says 1 s", "no duration, no index"])
+def test_a_video_is_sampled_to_its_real_end_not_its_header(
+    screener: Screener, tmp_path: Path, trick: str
+) -> None:
+    """A Matroska header claiming 1 s for 15 s of video, or a live recording with no duration
+    and no cues (a browser's MediaRecorder writes those): only the first frame was screened."""
+    data = bytearray(_one_keyframe_mkv(tmp_path / "v.mkv", live=trick.startswith("no")))
+    if trick.startswith("duration"):
+        at = data.find(b"\x44\x89")  # Segment Duration (ms, a float)
+        size = data[at + 2]
+        assert size in (0x84, 0x88)
+        data[at + 3 : at + 3 + (size & 15)] = struct.pack(">d" if size == 0x88 else ">f", 1000.0)
+        with av.open(io.BytesIO(bytes(data))) as c:
+            assert c.duration / 1e6 < 2, "the header lies"
+    r = screener.screen(bytes(data))
+    assert r.ok and r.faces, (r.media.frames_screened, r.media.duration_s)
+    assert r.media.duration_s == pytest.approx(15.0, abs=0.2)
