@@ -10,6 +10,7 @@ checked against the limits as it is reached. A still GIF, WebP or PNG is not an 
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections.abc import Generator
 
@@ -65,7 +66,14 @@ class AnimationClip:
             self._im.seek(0)
 
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
-        picked = set(pick_evenly(self._count, sampling.max_frames))
+        try:
+            picked = self._pick(sampling.max_frames, deadline)
+        except MediaError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise MediaTooLarge(f"{self._fmt} animation: {exc}") from exc
+        except _ERRORS as exc:
+            raise CorruptMedia(f"damaged {self._fmt} animation: {exc}") from exc
         t_ms = 0.0
         try:
             for i in range(self._count):
@@ -78,9 +86,7 @@ class AnimationClip:
                 self.frames_decoded += 1
                 if i in picked:
                     yield Frame(self._rgb(), t_ms, keyframe=True)
-                delay = self._im.info.get("duration")
-                ok = isinstance(delay, int | float) and delay >= _MIN_DELAY_MS
-                t_ms += float(delay) if ok else _DEFAULT_DELAY_MS  # type: ignore[arg-type]
+                t_ms += self._delay()
         except MediaError:  # too large, out of time: already typed (and ValueError/OSError)
             raise
         except Image.DecompressionBombError as exc:
@@ -88,6 +94,30 @@ class AnimationClip:
         except _ERRORS as exc:
             raise CorruptMedia(f"damaged {self._fmt} animation: {exc}") from exc
         self._duration = t_ms / 1e3
+
+    def _delay(self) -> float:
+        """How long the current frame is shown, in ms, as a browser shows it."""
+        delay = self._im.info.get("duration")
+        ok = isinstance(delay, int | float) and delay >= _MIN_DELAY_MS
+        return float(delay) if ok else _DEFAULT_DELAY_MS  # type: ignore[arg-type]
+
+    def _pick(self, budget: int, deadline: float) -> set[int]:
+        """The frames to screen: all within the budget; past it, half evenly by index and half
+        at evenly spaced moments of the playback (a walk reading every frame's delay first), so
+        neither many short frames nor a few long ones can keep a picture out of the sample."""
+        if self._count <= budget:
+            return set(range(self._count))
+        starts, t = [], 0.0
+        for i in range(self._count):
+            check_deadline(deadline)
+            self._im.seek(i)
+            starts.append(t)
+            t += self._delay()
+        by_time = {
+            bisect.bisect_right(starts, (k + 0.5) * t / (budget // 2)) - 1
+            for k in range(budget // 2)
+        }
+        return by_time | set(pick_evenly(self._count, budget - len(by_time)))
 
     def _rgb(self) -> np.ndarray:
         rgb = to_rgb(self._im)

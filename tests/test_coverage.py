@@ -554,3 +554,17 @@ def test_a_video_is_sampled_to_its_real_end_not_its_header(
     r = screener.screen(bytes(data))
     assert r.ok and r.faces, (r.media.frames_screened, r.media.duration_s)
     assert r.media.duration_s == pytest.approx(15.0, abs=0.2)
+
+
+def test_an_animation_is_sampled_by_playback_time_too(screener: Screener) -> None:
+    """127 frames alternating a 20 ms cat and a 2 s face: evenly spaced by index, all 64 picks
+    were cats, though the face is on screen 99% of the time."""
+    cat = Image.open(IMAGES / "chelsea.jpg").convert("RGB").resize((240, 180))
+    face = astronaut().resize((240, 180))
+    n = 127
+    frames = [cat if i % 2 == 0 else face for i in range(n)]
+    delays = [20 if i % 2 == 0 else 2000 for i in range(n)]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=delays)
+    r = screener.screen(gif)
+    assert r.ok and r.media.kind == "animation" and r.media.frames_screened <= 64
+    assert r.faces, "the face shown 99% of the time was screened"
