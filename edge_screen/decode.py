@@ -159,8 +159,27 @@ def _heif_opener() -> None:
     pillow_heif.register_heif_opener()
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Every Pillow mode to RGB; high bit depths are scaled, not clipped."""
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def varying_alpha(im: Image.Image) -> bool:
+    """Whether the current frame has transparency that is not everywhere opaque: then what a
+    viewer shows depends on the background it is drawn on (decodes the frame to find out)."""
+    if im.mode not in _ALPHA_MODES and "transparency" not in im.info:
+        return False
+    lowest = im.convert("RGBA").getchannel("A").getextrema()[0]
+    return isinstance(lowest, int | float) and lowest < 255
+
+
+def to_rgb(im: Image.Image, background: tuple[int, int, int] | None = None) -> Image.Image:
+    """Every Pillow mode to RGB; high bit depths are scaled, not clipped. With ``background``,
+    transparency is composited onto it, as a viewer draws the picture; without, alpha is
+    dropped and the stored colours are what is screened."""
+    if background is not None and (im.mode in _ALPHA_MODES or "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        out = Image.new("RGB", rgba.size, background)
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
         finite = arr[np.isfinite(arr)]

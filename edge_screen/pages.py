@@ -39,6 +39,7 @@ from .decode import (
     decode_image,
     reduce_factor,
     to_rgb,
+    varying_alpha,
 )
 from .errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
 from .frames import ClipInfo, Frame, SamplingOptions, check_deadline, check_frame_size
@@ -49,6 +50,7 @@ Page = Callable[[], DecodedImage]
 # Stills whose Pillow plug-in has pages (MPO opens as "JPEG"), or whose EXIF may hold a thumbnail.
 PAGED_FORMATS = ("TIFF", "JPEG", "HEIF", "AVIF", "PNG", "WEBP")
 _JPEG = Probe("image", "JPEG")
+_BACKGROUNDS = ((255, 255, 255), (0, 0, 0))  # a light and a dark viewer
 _SUB_IFDS = 330  # TIFF tag: offsets of sub-images (thumbnails, full-size raw data) of a page
 
 
@@ -97,7 +99,12 @@ def decode_page(page: Page, fmt: str, i: int) -> DecodedImage:
 
 
 def pil_page(
-    im: Image.Image, index: int, fmt: str, limits: ImageLimits, min_side: int
+    im: Image.Image,
+    index: int,
+    fmt: str,
+    limits: ImageLimits,
+    min_side: int,
+    background: tuple[int, int, int] | None = None,
 ) -> DecodedImage:
     """Page ``index`` of an open image, as ``decode_image`` decodes a photo: size checked, RGB,
     reduced to the working size, turned upright by its own EXIF orientation."""
@@ -108,7 +115,7 @@ def pil_page(
     if w <= 0 or h <= 0:
         raise CorruptMedia(f"{fmt} page {index + 1} is {w}x{h}")
     orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-    rgb_im = to_rgb(im)
+    rgb_im = to_rgb(im, background)
     factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
     if factor > 1:
         rgb_im = rgb_im.reduce(factor)
@@ -228,15 +235,29 @@ def pages_of(
     except _DECODE_ERRORS as exc:
         raise CorruptMedia(f"damaged {fmt} pages or EXIF data: {exc}") from exc
     thumbs = len(heif) + len(exif)
-    if count + thumbs == 1:
+    # Transparency: a viewer draws the picture on its background, light or dark (dark mode):
+    # both are screened, so no picture hides in the alpha channel of either.
+    try:
+        im.seek(0)
+        alpha = varying_alpha(im)
+    except _DECODE_ERRORS as exc:
+        raise CorruptMedia(f"damaged {fmt} transparency: {exc}") from exc
+    if count + thumbs == 1 and not alpha:
         return None
     if count + thumbs > limits.max_pages:
         raise MediaTooLarge(
             f"{fmt} has {count} pages and {thumbs} thumbnails, over the limit of "
             f"{limits.max_pages} pictures: not screened in part"
         )
-    pages: list[Page] = [first or partial(pil_page, im, 0, fmt, limits, min_side)]
-    pages += [partial(pil_page, im, i, fmt, limits, min_side) for i in range(1, count)]
+    if alpha:
+        pages: list[Page] = [
+            partial(pil_page, im, i, fmt, limits, min_side, bg)
+            for i in range(count)
+            for bg in _BACKGROUNDS
+        ]
+    else:
+        pages = [first or partial(pil_page, im, 0, fmt, limits, min_side)]
+        pages += [partial(pil_page, im, i, fmt, limits, min_side) for i in range(1, count)]
     pages += [partial(_exif_page, t, turn, limits, min_side) for t, turn in exif]
     if heif and data is not None:
         pages += [partial(heif_thumbnail, data, i, j, limits, min_side) for i, j in heif]

@@ -568,3 +568,20 @@ def test_an_animation_is_sampled_by_playback_time_too(screener: Screener) -> Non
     r = screener.screen(gif)
     assert r.ok and r.media.kind == "animation" and r.media.frames_screened <= 64
     assert r.faces, "the face shown 99% of the time was screened"
+
+
+@pytest.mark.parametrize("ink", ["black", "white"])
+def test_a_picture_in_the_alpha_channel_is_screened_on_light_and_dark(
+    screener: Screener, ink: str
+) -> None:
+    """A PNG whose colours are all one ink and whose alpha draws a face shows the face on a
+    viewer's white (black ink) or dark (white ink) background; alpha was dropped: 0 faces."""
+    grey = np.asarray(astronaut().convert("L"), dtype=np.uint8)
+    h, w = grey.shape
+    alpha = 255 - grey if ink == "black" else grey
+    rgba = np.dstack([np.full((h, w, 3), 0 if ink == "black" else 255, np.uint8), alpha])
+    r = screener.screen(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert r.ok and r.faces, "the face drawn in the alpha channel was screened"
+    assert r.media.pages == 2
+    opaque = screener.screen(encode(astronaut().convert("RGBA"), "PNG"))
+    assert opaque.ok and opaque.media.pages == 1, "an opaque RGBA picture is one page"
