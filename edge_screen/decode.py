@@ -162,6 +162,28 @@ def _heif_opener() -> None:
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
+def as_shown(im: Image.Image, rgb_im: Image.Image) -> Image.Image:
+    """``rgb_im`` (``im`` converted) through ``im``'s embedded RGB colour profile to sRGB, as a
+    colour-managed viewer shows it: a profile can remap colours entirely (even invert them).
+    A profile that cannot be read is ignored, as viewers ignore it."""
+    icc = im.info.get("icc_profile")
+    if not icc or rgb_im.mode != "RGB":
+        return rgb_im
+    try:
+        from PIL import ImageCms  # LittleCMS: in Pillow's wheels, optional in a source build
+    except ImportError:
+        return rgb_im
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if src.profile.xcolor_space.strip() != "RGB":
+            return rgb_im
+        srgb = ImageCms.createProfile("sRGB")
+        out = ImageCms.profileToProfile(rgb_im, src, srgb, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return rgb_im
+    return out if isinstance(out, Image.Image) else rgb_im
+
+
 def varying_alpha(im: Image.Image) -> bool:
     """Whether the current frame has transparency that is not everywhere opaque: then what a
     viewer shows depends on the background it is drawn on (decodes the frame to find out)."""
@@ -233,6 +255,7 @@ def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) 
         factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
         if factor > 1:
             rgb_im = rgb_im.reduce(factor)
+        rgb_im = as_shown(im, rgb_im)
         method = _TRANSPOSE.get(orientation)
         if method is not None:
             rgb_im = rgb_im.transpose(method)

@@ -36,6 +36,7 @@ from .decode import (
     DecodedImage,
     ImageLimits,
     _heif_opener,
+    as_shown,
     decode_image,
     reduce_factor,
     to_rgb,
@@ -119,6 +120,7 @@ def pil_page(
     factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
     if factor > 1:
         rgb_im = rgb_im.reduce(factor)
+    rgb_im = as_shown(im, rgb_im)
     method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
     if method is not None:
         rgb_im = rgb_im.transpose(method)

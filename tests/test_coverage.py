@@ -585,3 +585,39 @@ def test_a_picture_in_the_alpha_channel_is_screened_on_light_and_dark(
     assert r.media.pages == 2
     opaque = screener.screen(encode(astronaut().convert("RGBA"), "PNG"))
     assert opaque.ok and opaque.media.pages == 1, "an opaque RGBA picture is one page"
+
+
+def _inverting_icc() -> bytes:
+    """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
+
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    curve = b"curv" + b"\0" * 4 + struct.pack(">I", 2) + struct.pack(">HH", 65535, 0)
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", 4) + b"inv\0" + b"\0" * (4 + 2 + 1 + 67)
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+            (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)), (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)),
+            (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)), (b"rTRC", curve), (b"gTRC", curve),
+            (b"bTRC", curve), (b"cprt", b"text" + b"\0" * 4 + b"x\0")]
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, data in tags:
+        while (offset + len(body)) % 4:
+            body += b"\0"
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    head = (b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acspAPPL"
+            + b"\0" * 24 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48)
+    rest = head + struct.pack(">I", len(tags)) + table + body
+    return struct.pack(">I", 4 + len(rest)) + rest
+
+
+def test_a_still_is_screened_through_its_colour_profile(screener: Screener) -> None:
+    """A colour negative of the face with a profile that inverts it shows the face in a
+    colour-managed viewer; the raw negative was screened: 0 faces."""
+    negative = Image.fromarray(255 - np.asarray(astronaut()))
+    assert not screener.screen(encode(negative, "PNG")).faces, "the raw negative hides it"
+    r = screener.screen(encode(negative, "PNG", icc_profile=_inverting_icc()))
+    assert r.ok and r.faces
