@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import bisect
 import io
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, features
@@ -66,14 +67,8 @@ class AnimationClip:
             self._im.seek(0)
 
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
-        try:
+        with _pillow_errors(f"{self._fmt} animation"):
             picked = self._pick(sampling.max_frames, deadline)
-        except MediaError:
-            raise
-        except Image.DecompressionBombError as exc:
-            raise MediaTooLarge(f"{self._fmt} animation: {exc}") from exc
-        except _ERRORS as exc:
-            raise CorruptMedia(f"damaged {self._fmt} animation: {exc}") from exc
         t_ms = 0.0
         try:
             for i in range(self._count):
@@ -127,20 +122,27 @@ class AnimationClip:
         return np.asarray(rgb, dtype=np.uint8)
 
 
+@contextmanager
+def _pillow_errors(what: str) -> Iterator[None]:
+    """Pillow's errors on a damaged or oversized animation as ours; typed ones pass."""
+    try:
+        yield
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(f"{what}: {exc}") from exc
+    except _ERRORS as exc:
+        raise CorruptMedia(f"damaged {what}: {exc}") from exc
+
+
 def open_animation(
     data: bytes, fmt: str, limits: VideoLimits, min_side: int
 ) -> AnimationClip | None:
     """An ``AnimationClip`` when ``data`` holds more than one frame, else None (a still)."""
     if fmt not in ANIMATED_FORMATS or (fmt == "AVIF" and not features.check("avif")):
         return None
-    try:
+    with _pillow_errors(f"{fmt} animation"):
         im = Image.open(io.BytesIO(data), formats=[fmt])
-    except MediaTooLarge:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise MediaTooLarge(str(exc)) from exc
-    except _ERRORS as exc:
-        raise CorruptMedia(f"damaged {fmt} animation: {exc}") from exc
     return animation_of(im, fmt, limits, min_side)
 
 
@@ -149,7 +151,7 @@ def animation_of(
 ) -> AnimationClip | None:
     """An ``AnimationClip`` of an open image with more than one frame, else None (a still);
     ``owned``: closed with the clip (else left open, at its first frame)."""
-    try:
+    with _pillow_errors(f"{fmt} animation"):
         if not getattr(im, "is_animated", False):
             if owned:
                 im.close()
@@ -163,12 +165,6 @@ def animation_of(
                 f"{limits.max_pixels} pixels / {limits.max_side} per side"
             )
         count = int(getattr(im, "n_frames", 1))
-    except MediaTooLarge:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise MediaTooLarge(str(exc)) from exc
-    except _ERRORS as exc:
-        raise CorruptMedia(f"damaged {fmt} animation: {exc}") from exc
     if count > limits.max_frames:
         if owned:
             im.close()
