@@ -25,6 +25,7 @@ from .errors import (
     PolicyError,
     ScreeningTimeout,
     UnsupportedMedia,
+    VariantNotShipped,
 )
 from .frames import SamplingOptions, VideoLimits
 from .policy import Decision, Policy
@@ -67,6 +68,7 @@ __all__ = [
     "ScreeningReport",
     "ScreeningTimeout",
     "UnsupportedMedia",
+    "VariantNotShipped",
     "VideoLimits",
     "__version__",
 ]

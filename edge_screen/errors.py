@@ -64,6 +64,11 @@ class ManifestError(BundleError, ValueError):
     """``manifest.json`` does not follow the bundle schema."""
 
 
+class VariantNotShipped(BundleError, ValueError):
+    """The variant asked for was built but left out of this bundle (a device bundle carries only
+    the variants some platform prefers); the message says how to build the full set."""
+
+
 class HashMismatch(BundleError):
     """A bundle file's size or sha256 differs from the manifest: refuse to load it."""
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
-from .errors import ManifestError
+from .errors import ManifestError, VariantNotShipped
 
 SCHEMA = "edge-screen.bundle/1"
 
@@ -145,12 +145,19 @@ class ModelSpec:
     variants: tuple[Variant, ...]
     preferred: Mapping[str, str]  # machine (platform.machine()) or "default" -> variant name
     description: str = ""
+    not_shipped: tuple[str, ...] = ()  # built and validated, left out of this (device) bundle
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
             if v.name == name:
                 return v
         known = ", ".join(v.name for v in self.variants)
+        if name in self.not_shipped:
+            raise VariantNotShipped(
+                f"model {self.id!r}: variant {name!r} is not in this bundle, which carries only "
+                f"the variants some platform prefers ({known}); build every variant with "
+                "`edge-screen-fw build-default --all-variants --out DIR` and load that bundle "
+                "with Screener(bundle=DIR) or --bundle DIR")
         raise ManifestError(f"model {self.id!r} has no variant {name!r} (has: {known})")
 
     def preferred_variant(self, machine: str) -> Variant:
@@ -348,6 +355,9 @@ def _model(d: Mapping[str, Any], where: str) -> ModelSpec:
     for machine, name in preferred.items():
         if name not in names:
             raise ManifestError(f"{where}.preferred.{machine}: unknown variant {name!r}")
+    not_shipped = tuple(str(n) for n in _opt(d, "not_shipped", where, list) or ())
+    if names & set(not_shipped):
+        raise ManifestError(f"{where}.not_shipped: names a variant the bundle ships")
     return ModelSpec(
         id=_get(d, "id", where, str),
         task=cast(Task, task),
@@ -365,6 +375,7 @@ def _model(d: Mapping[str, Any], where: str) -> ModelSpec:
         variants=variants,
         preferred=preferred,
         description=str(d.get("description", "")),
+        not_shipped=not_shipped,
     )
 
 

@@ -2,7 +2,9 @@
 
 The manifest is checked with the runtime's own ``edge_screen.manifest.parse_manifest`` before it
 is written, so a bundle the runtime would reject is never produced. Only variants that passed
-validation are ever ``preferred``; failing ones may ship for comparison.
+validation are ever ``preferred``. A device bundle carries only the variants some platform
+prefers (the rest are listed as ``not_shipped``, so asking for one says how to get it);
+``all_variants`` writes every variant, for model teams comparing them (``--bundle DIR``).
 
 Re-measure the shipped variants without converting them again (fetch the float originals, take
 the variant files from the bundle after checking them against its manifest, validate with
@@ -54,8 +56,10 @@ def _entry(path: Path) -> dict[str, Any]:
     return {"file": path.name, "sha256": sha256_file(path), "size": path.stat().st_size}
 
 
-def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Path
-                 ) -> dict[str, Any]:
+def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Path,
+                 shipped: list[str]) -> dict[str, Any]:
+    """The model's manifest entry with every variant built (the caller keeps only the shipped
+    ones in the manifest; the card shows them all), copying the shipped files into ``out``."""
     locked = {p["requirement"]: p["sha256"] for p in load_lock()}
     # A model from an unlocked (e.g. local) package is pinned by the hash of its source file.
     sha = locked.get(model.package) or sha256_file(work.source_file(model))
@@ -65,10 +69,10 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
     for name in model.variants:
         r = result["variants"][name]
         built = work.variant_file(model.id, name, model.suffix)
-        dest = out / built.name
-        shutil.copy(built, dest)
+        if name in shipped:
+            shutil.copy(built, out / built.name)
         weights, activations = PRECISION[name]
-        variants.append({**_entry(dest), "name": name,
+        variants.append({**_entry(built), "name": name,
                          "weights": weights_override.get(name, weights),
                          "activations": activations_override.get(name, activations),
                          "fidelity": r["fidelity"]})
@@ -79,7 +83,8 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
              "description": model.raw["description"],
              "source": {**model.raw["source"], "sha256": sha},
              "output": model.raw["output"], "variants": variants,
-             "preferred": result["preferred"]}
+             "preferred": result["preferred"],
+             "not_shipped": [v for v in model.variants if v not in shipped]}
     if model.kind == LANDMARKS_KIND:
         entry["output"] = {**model.raw["output"], **landmarks_box()}
     else:
@@ -90,8 +95,15 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
     return entry
 
 
-def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any]:
-    """Write the bundle into ``out`` (replacing the files a previous bundle step wrote)."""
+def _shipped_only(entry: dict[str, Any]) -> dict[str, Any]:
+    left_out = set(entry["not_shipped"])
+    return {**entry, "variants": [v for v in entry["variants"] if v["name"] not in left_out]}
+
+
+def bundle(work: Work, out: Path, recipe: Recipe | None = None, all_variants: bool = False
+           ) -> dict[str, Any]:
+    """Write the bundle into ``out`` (replacing the files a previous bundle step wrote): the
+    device bundle, or with ``all_variants`` every variant the recipe builds."""
     recipe = recipe or load_recipe()
     if not work.report.exists():
         raise BundleError(f"{work.report} is missing; run the validate step first")
@@ -100,7 +112,12 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any
     for pattern in OWNED:
         for old in out.glob(pattern):
             old.unlink()
-    models = [_model_entry(work, m, report["models"][m.id], out) for m in recipe.models]
+    built = []
+    for m in recipe.models:
+        result = report["models"][m.id]
+        shipped = m.variants if all_variants else recipe.shipped(m.id, result["preferred"])
+        built.append(_model_entry(work, m, result, out, shipped))
+    models = [_shipped_only(e) for e in built]
     notices = []
     for m in recipe.models:
         for n in m.raw.get("notices", []):
@@ -111,7 +128,8 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None) -> dict[str, Any
                 "notices": notices}
     parse_manifest(json.loads(json.dumps(manifest)))  # the runtime's own check, before writing
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    (out / "MODEL_CARD.md").write_text(card.render(recipe, manifest, report))
+    card_view = {**manifest, "models": built}  # the card shows every variant built
+    (out / "MODEL_CARD.md").write_text(card.render(recipe, card_view, report))
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"bundle: {out} ({len(models)} models, {total / 1e6:.1f} MB)", flush=True)
     return manifest
@@ -127,8 +145,13 @@ def adopt(work: Work, source: Path, recipe: Recipe | None = None) -> None:
         shipped = {v.name: v for v in next(s for s in manifest.models if s.id == m.id).variants}
         for name in m.variants:
             v = shipped.get(name)
-            src = source / (v.file if v else f"{m.id}.{name}{m.suffix}")
-            if v is None or not src.exists() or sha256_file(src) != v.sha256:
+            if v is None:
+                raise BundleError(
+                    f"{source} has no {m.id} {name} variant (a device bundle ships only the "
+                    "preferred ones): pass --source with a full bundle "
+                    "(edge-screen-fw build-default --all-variants --out DIR)")
+            src = source / v.file
+            if not src.exists() or sha256_file(src) != v.sha256:
                 raise BundleError(f"{src} is missing or not the file the manifest lists")
             shutil.copy(src, work.variant_file(m.id, name, m.suffix))
 
@@ -146,6 +169,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--source", type=Path, help="take the variant files from this bundle "
                     "(default: --out)")
     ap.add_argument("--runs", type=int, default=30, help="timed invokes per variant")
+    ap.add_argument("--all-variants", action="store_true",
+                    help="write every variant, not only the preferred ones (model teams)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-screen-fw-") as tmp:
         work = Work(Path(args.work) if args.work else Path(tmp))
@@ -153,7 +178,7 @@ def main(argv: list[str]) -> int:
             fetch(work)
             adopt(work, args.source or args.out)
             validate(work, latency=True, runs=args.runs)
-            bundle(work, args.out)
+            bundle(work, args.out, all_variants=args.all_variants)
         except (RuntimeError, FileNotFoundError, KeyError) as exc:  # as edge-screen-fw reports
             print(f"firmware_tools.bundle --remeasure: error: {exc}", file=sys.stderr)
             return 1

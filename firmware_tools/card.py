@@ -63,13 +63,15 @@ def fidelity_tables(recipe: Recipe, manifest: dict[str, Any], report: dict[str, 
         results = report["models"][model["id"]]["variants"]
         chosen = {v: [m for m, n in model["preferred"].items() if n == v] for v in results}
         limits = _limits(model, recipe)
-        head = ["variant", "weights/act.", "size (MB)", *cols, "limits met", "preferred on"]
+        head = ["variant", "weights/act.", "size (MB)", *cols, "limits met", "preferred on",
+                "shipped"]
         rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for v in model["variants"]:
             r = results[v["name"]]
             cells = [f"`{v['name']}`", f"{v['weights']}/{v['activations']}",
                      f"{v['size'] / 1e6:.1f}", *(_fmt(r["fidelity"].get(c)) for c in cols),
-                     _met(limits, r["failures"]), ", ".join(chosen[v["name"]]) or "-"]
+                     _met(limits, r["failures"]), ", ".join(chosen[v["name"]]) or "-",
+                     "no" if v["name"] in model.get("not_shipped", ()) else "yes"]
             rows.append("| " + " | ".join(cells) + " |")
         title = f"### `{model['id']}` (limits: {', '.join(limits.values()) or 'none'})"
         blocks.append(title + "\n\n" + "\n".join(rows) + "\n\nLimits (recipe "
@@ -121,12 +123,15 @@ def decision_table(path: Path = DECISION_RANGE) -> str:
 def render(recipe: Recipe, manifest: dict[str, Any], report: dict[str, Any]) -> str:
     env = report["environment"]
     env_line = ", ".join(f"{k} {v}" for k, v in env.items())
-    size = sum(v["size"] for m in manifest["models"] for v in m["variants"])
+    shipped = [v for m in manifest["models"] for v in m["variants"]
+               if v["name"] not in m.get("not_shipped", ())]
+    every = sum(v["size"] for m in manifest["models"] for v in m["variants"])
     return Template(TEMPLATE.read_text()).substitute(
         bundle_version=manifest["bundle_version"],
         fidelity_tables=fidelity_tables(recipe, manifest, report),
         latency_table=latency_table(manifest, report),
         decision_range=decision_table(),
         environment=env_line,
-        bundle_mb=f"{size / 1e6:.1f}",
+        bundle_mb=f"{sum(v['size'] for v in shipped) / 1e6:.1f}",
+        all_variants_mb=f"{every / 1e6:.1f}",
     )

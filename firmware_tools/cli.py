@@ -51,7 +51,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
 def cmd_bundle(args: argparse.Namespace) -> None:
     from .bundle import bundle
 
-    bundle(_work(args), Path(args.out))
+    bundle(_work(args), Path(args.out), all_variants=args.all_variants)
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -72,7 +72,7 @@ def cmd_build_default(args: argparse.Namespace) -> None:
         fetch(work)
         convert(work)
         validate(work, latency=True, runs=args.runs)
-        bundle(work, Path(args.out))
+        bundle(work, Path(args.out), all_variants=args.all_variants)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -96,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", type=int, default=30, help="timed invokes per variant")
     s = step("bundle", cmd_bundle, "write the bundle (manifest, variants, notices, model card)")
     s.add_argument("--out", default=str(DEFAULT_OUT))
+    s.add_argument("--all-variants", action="store_true", help=ALL_VARIANTS)
     s = step("synth", cmd_synth, "regenerate the synthetic high-score open_nsfw inputs")
     s.add_argument("--out", default=str(SYNTHETIC_FILE))
     s.add_argument("--count", type=int, default=24)
@@ -107,7 +108,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--work", help="keep intermediate files here (default: a temp directory)")
     s.add_argument("--out", default=str(DEFAULT_OUT))
     s.add_argument("--runs", type=int, default=30)
+    s.add_argument("--all-variants", action="store_true", help=ALL_VARIANTS)
     return p
+
+
+ALL_VARIANTS = ("write every variant the recipe builds, not only those some platform prefers "
+                "(the device bundle); load it with --bundle DIR")
 
 
 _DELEGATED = {

@@ -78,6 +78,17 @@ class Recipe:
     preference: dict[str, Any]
     models: tuple[ModelRecipe, ...]
 
+    def preference_for(self, model_id: str) -> dict[str, Any]:
+        """Per-platform rules for one model: the recipe's, with the model's own ``preference``
+        entries in place of those it names."""
+        own = self.model(model_id).raw.get("preference", {})
+        rules = {**self.preference, **own}
+        return {k: v for k, v in rules.items() if k != "comment"}
+
+    def shipped(self, model_id: str, preferred: dict[str, str]) -> list[str]:
+        """The variants a device bundle carries: those some platform prefers, in recipe order."""
+        return [v for v in self.model(model_id).variants if v in preferred.values()]
+
     def model(self, model_id: str) -> ModelRecipe:
         for m in self.models:
             if m.id == model_id:

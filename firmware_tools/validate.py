@@ -313,7 +313,7 @@ def validate(work: Work, recipe: Recipe | None = None, latency: bool = True, run
     """Validate all models, write ``validation.json`` and return it."""
     recipe = recipe or load_recipe()
     report = {"environment": environment(),
-              "models": {m.id: validate_model(work, m, recipe.preference, latency, runs)
+              "models": {m.id: validate_model(work, m, recipe.preference_for(m.id), latency, runs)
                          for m in recipe.models}}
     work.report.write_text(json.dumps(report, indent=1))
     return report

@@ -42,7 +42,16 @@ REVIEW, HOLD = 0.2, 0.8  # the default policy's sexual thresholds
 # by 0.47 or more; preprocessing mistakes move some file's fp32 score by 0.13 (bicubic resize)
 # to 0.98 (no centre crop), 0.30 without the JPEG round trip ("broken_preprocessing_fp32").
 TOLERANCE = {"fp32": 0.005, "fp16": 0.005, "int8": 0.11, "int16x8": 0.08}
-VARIANTS = tuple(TOLERANCE)
+
+
+def _shipped(model_id: str) -> tuple[str, ...]:
+    """The variants the bundle under test carries (a device bundle: the preferred ones only)."""
+    (spec,) = [m for m in Bundle.open().manifest.models if m.id == model_id]
+    return tuple(v.name for v in spec.variants)
+
+
+VARIANTS = _shipped("open_nsfw")
+AGE_VARIANTS = _shipped("age_estimator")
 MARGIN = 0.1  # the float score sits at least this far inside its verdict's range
 MINOR = 0.5  # the default policy's child-safety P(minor)
 MINOR_TOLERANCE = 0.1  # |screen() P(minor) - float P(minor)|, default age variant
@@ -65,9 +74,8 @@ def variant_screener(request: pytest.FixtureRequest) -> Iterator[tuple[str, Scre
         yield request.param, screener
 
 
-def test_every_shipped_open_nsfw_variant_is_covered() -> None:
-    (spec,) = [m for m in Bundle.open().manifest.models if m.id == "open_nsfw"]
-    assert {v.name for v in spec.variants} == set(VARIANTS)
+def test_every_shipped_open_nsfw_variant_has_a_tolerance() -> None:
+    assert VARIANTS and set(VARIANTS) <= set(TOLERANCE)
 
 
 def test_files_cover_review_and_hold_as_png_and_jpeg_and_child_safety() -> None:
@@ -133,7 +141,7 @@ def test_tolerance_catches_preprocessing_without_the_jpeg_round_trip(
 
     monkeypatch.setattr(preprocess, "stretch", no_round_trip)
     reference = _reference()
-    with Screener(ScreenerOptions(variants={"open_nsfw": "fp32"}, threads=1, workers=1)) as s:
+    with Screener(ScreenerOptions(threads=1, workers=1)) as s:  # the preferred variant
         moved = [
             abs((s.screen(DECISION / name).signals["sexual"] or 0.0) - reference[name]["float"])
             for name in FILES
@@ -154,7 +162,7 @@ def _assert_child_safety_hold(report: ScreeningReport, float_minor: float) -> No
     )
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", AGE_VARIANTS)
 @pytest.mark.parametrize("name", [n for n in FILES if n.startswith("hold_minor_")])
 def test_child_safety_hold_is_reached_with_every_age_variant(variant: str, name: str) -> None:
     opts = ScreenerOptions(variants={"age_estimator": variant}, threads=1, workers=1)

@@ -81,6 +81,7 @@ def swap_classifier(
             }
         ]
         spec["preferred"] = {"default": "fp32"}
+        spec["not_shipped"] = []
 
     return edit
 

@@ -85,3 +85,22 @@ def test_a_second_face_detector_is_refused_not_ignored(shipped: dict) -> None:
     d["models"].append({**copy.deepcopy(det), "id": "face_detector_2"})
     with pytest.raises(ManifestError, match="more than one face_detection"):
         parse_manifest(d)
+
+
+def test_a_variant_left_out_of_the_device_bundle_says_how_to_get_it() -> None:
+    from edge_screen import Screener, VariantNotShipped
+
+    spec = next(m for m in Bundle.open().manifest.models if m.id == "open_nsfw")
+    assert spec.not_shipped, "the device bundle lists the variants it leaves out"
+    with pytest.raises(VariantNotShipped, match="build-default --all-variants"):
+        Screener(variants={"open_nsfw": spec.not_shipped[0]})
+    with pytest.raises(ManifestError, match="no variant 'fp64'"):  # a typo stays a typo
+        Screener(variants={"open_nsfw": "fp64"})
+
+
+def test_not_shipped_cannot_name_a_variant_the_bundle_ships(shipped: dict) -> None:
+    data = copy.deepcopy(shipped)
+    model = data["models"][0]
+    model["not_shipped"] = [model["variants"][0]["name"]]
+    with pytest.raises(ManifestError, match="not_shipped"):
+        parse_manifest(data)

@@ -41,9 +41,9 @@ def test_preferred_variants_meet_every_limit_including_the_child_signal() -> Non
                 assert got <= bound if measure.startswith("max") else got >= bound
 
 
-def test_arm_and_default_choices_are_the_recipe_order_over_passing_variants() -> None:
-    rules = {k: v for k, v in RECIPE.preference.items() if isinstance(v, list)}
+def test_every_choice_is_the_recipe_order_over_passing_variants() -> None:
     for model in MANIFEST.models:
+        rules = {k: v for k, v in RECIPE.preference_for(model.id).items() if isinstance(v, list)}
         limits = RECIPE.model(model.id).limits
         results = {v.name: {"passes": not check(limits, dict(v.fidelity)), "latency_ms": None}
                    for v in model.variants}

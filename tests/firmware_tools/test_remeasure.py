@@ -1,14 +1,16 @@
-"""``python -m firmware_tools.bundle --remeasure`` measures exactly the files that ship."""
+"""``edge-screen-fw remeasure`` measures exactly the files of the bundle it is given, and says
+how to get a full one when the bundle is a device bundle (only the preferred variants)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from firmware_tools.bundle import BundleError, adopt
 from firmware_tools.fetch import sha256_file
-from firmware_tools.recipe import DEFAULT_OUT, Work
+from firmware_tools.recipe import DEFAULT_OUT, ModelRecipe, Recipe, Work, load_recipe
 
 
 def _linked_bundle(root: Path) -> Path:
@@ -19,9 +21,23 @@ def _linked_bundle(root: Path) -> Path:
     return out
 
 
+def _shipped_recipe() -> Recipe:
+    """The default recipe cut down to the variants the device bundle carries."""
+    base = load_recipe()
+    manifest = json.loads((DEFAULT_OUT / "manifest.json").read_text())
+    left_out = {m["id"]: m.get("not_shipped", []) for m in manifest["models"]}
+    models = []
+    for m in base.models:
+        not_shipped = left_out[m.id]
+        convert = {**m.raw["convert"],
+                   "variants": [v for v in m.variants if v not in not_shipped]}
+        models.append(ModelRecipe(m.id, {**m.raw, "convert": convert}))
+    return Recipe(base.bundle_version, base.preference, tuple(models))
+
+
 def test_adopt_copies_the_shipped_variants_into_the_work_directory(tmp_path: Path) -> None:
     work = Work(tmp_path / "work")
-    adopt(work, _linked_bundle(tmp_path))
+    adopt(work, _linked_bundle(tmp_path), _shipped_recipe())
     for name in ("face_detector.int8.tflite", "age_estimator.fp16.tflite",
                  "face_landmarks.fp32.npz"):
         assert sha256_file(work.variants / name) == sha256_file(DEFAULT_OUT / name)
@@ -35,4 +51,9 @@ def test_adopt_refuses_a_variant_file_the_manifest_does_not_vouch_for(tmp_path: 
     bad.unlink()
     bad.write_bytes(bytes(data))
     with pytest.raises(BundleError, match=r"face_detector\.fp32\.tflite"):
-        adopt(Work(tmp_path / "work"), out)
+        adopt(Work(tmp_path / "work"), out, _shipped_recipe())
+
+
+def test_adopt_of_a_device_bundle_names_the_full_build(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="build-default --all-variants"):
+        adopt(Work(tmp_path / "work"), _linked_bundle(tmp_path))
