@@ -16,7 +16,7 @@ from PIL import Image
 from edge_screen import Screener
 
 DATA = Path(__file__).parent / "data"
-# The report's documented top-level keys (README, "Report format"); "path" only on request
+# The report's documented top-level keys (docs/report.md); "path" only on request
 # (``to_json(include_path=True)``, as the CLI does).
 REPORT_KEYS = frozenset(
     {
