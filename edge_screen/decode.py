@@ -1,8 +1,11 @@
-"""Decode an image to upright RGB uint8 at a working size, never bigger than the models need.
+"""Decode a still to upright RGB uint8 at a working size, never bigger than the models need,
+and the Pillow steps every still, page and animation frame shares.
 
-Limits are checked from the header before any pixel is decoded; JPEGs are decoded in draft
-mode (DCT scaling) at the smallest scale that keeps the short side at ``min_side``; other
-formats are box-reduced by an integer factor right after decoding.
+One place for each: ``open_image`` (the one ``Image.open``, the HEIF opener registered when
+needed), ``pillow_errors`` (the one mapping of Pillow's exceptions to ours), ``shown`` (the one
+step to RGB as a viewer shows it, reduced to working size) and ``upright`` (EXIF orientation).
+JPEGs are decoded in draft mode (DCT scaling) at the smallest scale that keeps the short side at
+``min_side``; other formats are box-reduced by an integer factor right after decoding.
 
 A working image smaller than its original carries a ``Detail``: the undecoded bytes, from which
 a region (a small face, for its age chip) is decoded again at a finer scale only when asked.
@@ -13,15 +16,16 @@ from __future__ import annotations
 import io
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import ExifTags, Image, JpegImagePlugin, UnidentifiedImageError, features
 
-from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
-from .probe import Probe, check_dimensions
+from .errors import CorruptMedia, EdgeScreenError, MediaTooLarge, UnsupportedMedia
+from .probe import Probe, check_size
 
 
 @dataclass(frozen=True)
@@ -80,14 +84,16 @@ class Detail:
     def patches(self, boxes: Sequence[Box], wanted: float) -> list[Patch]:
         """Each of ``boxes`` (upright original pixels, clipped to the image) at no more than
         ``wanted`` original pixels per patch pixel where the original has them."""
-        try:
-            im, orientation = _open(self.data, self.found, self.limits)
+        # It decoded once: damage found here is in data the first decode skipped.
+        with pillow_errors(f"{self.found.format} image"):
+            im = open_image(self.data, self.found)
+            check_size(f"{self.found.format} header", im.width, im.height, self.limits)
+            turn = orientation(im)
             d = _draft(im, self.finest_scale(wanted))
             im.load()
             im = to_rgb(im)
-            swapped = orientation in (5, 6, 7, 8)
-            up_w, up_h = (im.height, im.width) if swapped else (im.width, im.height)
-            method = _TRANSPOSE.get(orientation)
+            up_w, up_h = upright_size(im.width, im.height, turn)
+            method = _TRANSPOSE.get(turn)
             out = []
             for x0, y0, x1, y1 in boxes:
                 # The region in upright decoded pixels, then where it lies before the transpose,
@@ -97,18 +103,12 @@ class Detail:
                 if px1 <= px0 or py1 <= py0:
                     out.append(Patch(np.zeros((0, 0, 3), np.uint8), x0, y0, d))
                     continue
-                crop = im.crop(_stored_box((px0, py0, px1, py1), up_w, up_h, orientation))
+                crop = im.crop(_stored_box((px0, py0, px1, py1), up_w, up_h, turn))
                 if method is not None:
                     crop = crop.transpose(method)
                 rgb = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8))
                 out.append(Patch(rgb, px0 * d, py0 * d, d))
             return out
-        except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
-            raise
-        except _DECODE_ERRORS as exc:  # it decoded once: damage here is in data it skipped
-            raise CorruptMedia(f"damaged {self.found.format} data: {exc}") from exc
-        except MemoryError as exc:
-            raise MediaTooLarge(f"{self.found.format} image needs more memory") from exc
 
 
 def _stored_box(
@@ -240,43 +240,100 @@ _DECODE_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, SyntaxError,
 _DECODE_ERRORS += (IndexError, KeyError, TypeError, RuntimeError, struct.error)
 
 
+@contextmanager
+def pillow_errors(what: str) -> Iterator[None]:
+    """Pillow's exceptions on damaged or oversized data as ours, the one mapping for every still,
+    page and animation frame (``what`` names the picture: "GIF animation", "TIFF page 2");
+    our own errors pass unchanged."""
+    try:
+        yield
+    except EdgeScreenError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(f"{what}: {exc}") from exc
+    except MemoryError as exc:
+        raise MediaTooLarge(f"{what} needs more memory than is available") from exc
+    except UnidentifiedImageError as exc:
+        raise CorruptMedia(f"not a readable {what}") from exc
+    except _DECODE_ERRORS as exc:
+        raise CorruptMedia(f"damaged {what}: {exc}") from exc
+
+
+def open_image(data: bytes, found: Probe) -> Image.Image:
+    """The one ``Image.open`` of encoded bytes (header only, nothing decoded), with the plug-in
+    the probe chose and the HEIF opener registered when needed. Raises Pillow's errors: call it
+    inside ``pillow_errors``."""
+    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
+        _heif_opener()
+    # No warning filters here: warnings.catch_warnings is not thread-safe, and screen_many
+    # decodes on several threads. Pillow warns on hostile input (huge or corrupt EXIF);
+    # the host decides what to show (the CLI hides Pillow's warnings).
+    return Image.open(io.BytesIO(data), formats=[found.format])
+
+
+def orientation(im: Image.Image) -> int:
+    """The current frame's EXIF orientation, 1 (as stored) when it has none or a bad one."""
+    value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and value in _TRANSPOSE else 1
+
+
+def upright(im: Image.Image, turn: int) -> Image.Image:
+    """``im`` turned and mirrored as its EXIF orientation ``turn`` says (viewers show it so)."""
+    method = _TRANSPOSE.get(turn)
+    return im if method is None else im.transpose(method)
+
+
+def upright_size(width: int, height: int, turn: int) -> tuple[int, int]:
+    """A stored size as the upright picture's (orientations 5 to 8 swap the sides)."""
+    return (height, width) if turn in (5, 6, 7, 8) else (width, height)
+
+
 def reduce_factor(width: int, height: int, min_side: int) -> int:
+    """The integer box-reduce factor that keeps the short side at ``min_side`` or more."""
     return max(1, min(width, height) // min_side)
 
 
+def shown(
+    im: Image.Image, min_side: int, background: tuple[int, int, int] | None = None
+) -> tuple[Image.Image, int]:
+    """The one reduce-to-working-size step, for stills, pages and animation frames: the current
+    frame to RGB (drawn on ``background``, see ``to_rgb``), box-reduced by ``reduce_factor``,
+    then through its colour profile as a viewer shows it; with the factor used."""
+    rgb_im = to_rgb(im, background)
+    factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
+    if factor > 1:
+        rgb_im = rgb_im.reduce(factor)
+    return as_shown(im, rgb_im), factor
+
+
 def decode_image(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> DecodedImage:
-    """Decode ``data`` (already sniffed as ``found``) to upright RGB near ``min_side``."""
-    try:
-        im, orientation = _open(data, found, limits)
+    """Decode ``data`` (already sniffed as ``found``) to upright RGB near ``min_side``: opened,
+    its header's size checked, then ``decode_still``."""
+    with pillow_errors(f"{found.format} image"):
+        im = open_image(data, found)
+    with im:
+        check_size(f"{found.format} header", im.width, im.height, limits)
+        return decode_still(im, data, found, limits, min_side)
+
+
+def decode_still(
+    im: Image.Image, data: bytes, found: Probe, limits: ImageLimits, min_side: int
+) -> DecodedImage:
+    """The photo decoder: ``im``, opened from ``data`` and size-checked, decoded (a JPEG in
+    draft mode) to upright RGB near ``min_side``. The size reported is the upright original's,
+    so boxes can be mapped back to it."""
+    with pillow_errors(f"{found.format} image"):
+        turn = orientation(im)
         width, height = im.size
         draft = _draft(im, min(width, height) / max(min_side, 1))
         im.load()
-        rgb_im = to_rgb(im)
-        factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
-        if factor > 1:
-            rgb_im = rgb_im.reduce(factor)
-        rgb_im = as_shown(im, rgb_im)
-        method = _TRANSPOSE.get(orientation)
-        if method is not None:
-            rgb_im = rgb_im.transpose(method)
-        rgb = np.asarray(rgb_im, dtype=np.uint8)
-    except (MediaTooLarge, CorruptMedia, UnsupportedMedia):
-        raise
-    except Image.DecompressionBombError as exc:
-        raise MediaTooLarge(str(exc)) from exc
-    except UnidentifiedImageError as exc:
-        raise CorruptMedia(f"not a readable {found.format} image") from exc
-    except _DECODE_ERRORS as exc:
-        raise CorruptMedia(f"damaged {found.format} data: {exc}") from exc
-    except MemoryError as exc:
-        raise MediaTooLarge(f"{found.format} image needs more memory than is available") from exc
-    # The size reported is of the upright original, so boxes can be mapped back to it.
-    swapped = orientation in (5, 6, 7, 8)
-    full_w, full_h = (height, width) if swapped else (width, height)
+        rgb_im, factor = shown(im, min_side)
+        rgb = np.ascontiguousarray(np.asarray(upright(rgb_im, turn), dtype=np.uint8))
+    full_w, full_h = upright_size(width, height, turn)
     detail = None
     if draft * factor > 1:
         detail = Detail(data, found, limits, full_w, full_h, draft * factor)
-    return DecodedImage(np.ascontiguousarray(rgb), full_w, full_h, found.format, detail)
+    return DecodedImage(rgb, full_w, full_h, found.format, detail)
 
 
 def _draft(im: Image.Image, scale: float) -> float:
@@ -287,16 +344,3 @@ def _draft(im: Image.Image, scale: float) -> float:
     width, height = im.size
     got = im.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
     return width / got[1][2] if got is not None else 1.0
-
-
-def _open(data: bytes, found: Probe, limits: ImageLimits) -> tuple[Image.Image, int]:
-    """The image opened lazily (header read, dimensions checked) and its EXIF orientation."""
-    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
-        _heif_opener()
-    # No warning filters here: warnings.catch_warnings is not thread-safe, and screen_many
-    # decodes on several threads. Pillow warns on hostile input (huge or corrupt EXIF);
-    # the host decides what to show (the CLI hides Pillow's warnings).
-    im: Image.Image = Image.open(io.BytesIO(data), formats=[found.format])
-    check_dimensions(found.format, im.width, im.height, limits.max_pixels, limits.max_side)
-    orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-    return im, orientation if isinstance(orientation, int) and orientation in _TRANSPOSE else 1

@@ -15,7 +15,8 @@ second between keyframes of a phone clip) that lies on no keyframe is missed.
 
 Every picture an input shows is screened (fail closed): every video stream of a container (the
 frame budget shared between them, see ``video``), every attached cover picture, every page of a
-multi-page still (``pages``). Limits apply to every decoded frame, not only to the header.
+multi-page still (``pages``). Limits apply to every decoded frame, not only to the header
+(``probe.check_size``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import MediaTooLarge, ScreeningTimeout
+from .errors import ScreeningTimeout
 
 if TYPE_CHECKING:
     from .decode import Detail
@@ -116,16 +117,6 @@ def check_deadline(deadline: float) -> None:
     """Raise ``ScreeningTimeout`` once ``deadline`` (a ``time.perf_counter`` value) is past."""
     if time.perf_counter() > deadline:
         raise ScreeningTimeout("the item's time budget ran out before it was screened")
-
-
-def check_frame_size(what: str, width: int, height: int, max_pixels: int, max_side: int) -> None:
-    """Refuse a decoded frame or page over the limits before it is converted (a frame may be
-    larger than its header said: a resolution change mid-stream, a later GIF frame, a page)."""
-    if width * height > max_pixels or max(width, height) > max_side:
-        raise MediaTooLarge(
-            f"{what} of {width}x{height}, over the limit of {max_pixels} pixels / "
-            f"{max_side} per side"
-        )
 
 
 def pick_evenly(count: int, budget: int) -> list[int]:

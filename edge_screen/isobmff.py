@@ -3,7 +3,7 @@
 Pillow decodes an AVIF's primary image only: a collection of several images, or thumbnails
 next to the primary (file browsers show those), would go unscreened. ``shown_items`` counts
 them from the item boxes (``iinf``, ``iref``, ``pitm``), without decoding anything, so such a
-file can be refused instead of screened in part.
+file can be refused (``only_the_primary``) instead of screened in part.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from .errors import CorruptMedia, UnsupportedMedia
 
 # Item types that are pictures a viewer may show (coded, or derived from other items).
 _PICTURES = {b"av01", b"hvc1", b"jpeg", b"grid", b"iovl", b"iden"}
@@ -88,3 +90,18 @@ def shown_items(data: bytes) -> Items | None:
     parts = sources.get(b"auxl", set()) | targets.get(b"dimg", set()) | hidden
     others = pictures - thumbs - parts - {primary}
     return Items(len(others), len(thumbs))
+
+
+def only_the_primary(data: bytes) -> None:
+    """Refuse an AVIF whose items hold pictures besides the primary (a collection) or its
+    thumbnails: only the primary decodes here, and the rest would go unscreened."""
+    try:
+        items = shown_items(data)
+    except (ValueError, struct.error, IndexError) as exc:
+        raise CorruptMedia(f"damaged AVIF item boxes: {exc}") from exc
+    if items is not None and (items.others or items.thumbnails):
+        raise UnsupportedMedia(
+            f"AVIF with {items.others} more picture(s) and {items.thumbnails} thumbnail(s) "
+            "besides its primary image: only the primary decodes here, so it is not screened "
+            "in part"
+        )

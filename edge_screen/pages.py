@@ -1,7 +1,7 @@
 """Stills of several pictures, every one screened: TIFF pages, MPO (the pictures of a JPEG
 multi-picture file), multi-image HEIF (pillow-heif), any multi-frame PIL image, and thumbnails.
 (An AVIF sequence is an animation; an AVIF collection of several images, or with thumbnails,
-which neither Pillow nor pillow-heif lists, is unsupported: see ``isobmff``.)
+which neither Pillow nor pillow-heif lists, is unsupported: see ``isobmff.only_the_primary``.)
 
 Every page is screened, none sampled (``SamplingOptions.max_frames`` does not apply): a viewer
 may show any of them. More than ``ImageLimits.max_pages`` pictures make the still unscreenable
@@ -16,40 +16,35 @@ thumbnail is an old trick), each turned upright as its picture is. An EXIF thumb
 uncompressed (TIFF strips) is not screened: the still is unsupported. (Not yet: the thumbnails
 of a HEIF given as a PIL image, and of a PNG whose EXIF follows its pixel data.)
 
-A still with one page and no thumbnail is not a ``PagesClip``: ``open_pages`` returns None and
-the photo path decodes it.
+A still with one page, no thumbnail and no transparency is not a ``PagesClip``: ``pages_of``
+returns None and the photo decoder (``decode.decode_still``) decodes it.
 """
 
 from __future__ import annotations
 
 import io
-import struct
 from collections.abc import Callable, Generator
 from functools import partial
 
 import numpy as np
-from PIL import ExifTags, Image, features
+from PIL import ExifTags, Image
 
 from .decode import (
-    _DECODE_ERRORS,
-    _TRANSPOSE,
     DecodedImage,
     ImageLimits,
-    _heif_opener,
-    as_shown,
     decode_image,
-    reduce_factor,
-    to_rgb,
+    orientation,
+    pillow_errors,
+    shown,
+    upright,
+    upright_size,
     varying_alpha,
 )
-from .errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
-from .frames import ClipInfo, Frame, SamplingOptions, check_deadline, check_frame_size
-from .isobmff import shown_items
-from .probe import Probe
+from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
+from .frames import ClipInfo, Frame, SamplingOptions, check_deadline
+from .probe import Probe, check_size
 
 Page = Callable[[], DecodedImage]
-# Stills whose Pillow plug-in has pages (MPO opens as "JPEG"), or whose EXIF may hold a thumbnail.
-PAGED_FORMATS = ("TIFF", "JPEG", "HEIF", "AVIF", "PNG", "WEBP")
 _JPEG = Probe("image", "JPEG")
 _BACKGROUNDS = ((255, 255, 255), (0, 0, 0))  # a light and a dark viewer
 _SUB_IFDS = 330  # TIFF tag: offsets of sub-images (thumbnails, full-size raw data) of a page
@@ -62,7 +57,7 @@ class PagesClip:
         self, fmt: str, pages: list[Page], thumbnail: bool, close: Callable[[], None]
     ) -> None:
         self._fmt, self._pages, self._thumbnail, self._close = fmt, pages, thumbnail, close
-        self._first = decode_page(pages[0], fmt, 0)  # the report's size is the first page's
+        self._first = _decode(pages[0], fmt, 0)  # the report's size is the first page's
         self.frames_decoded = 0
 
     @property
@@ -80,23 +75,15 @@ class PagesClip:
         """Every page in order, the thumbnail last; ``sampling`` does not thin them out."""
         for i, page in enumerate(self._pages):
             check_deadline(deadline)
-            img = self._first if i == 0 else decode_page(page, self._fmt, i)
+            img = self._first if i == 0 else _decode(page, self._fmt, i)
             self.frames_decoded += 1
             yield Frame(img.rgb, 0.0, True, i, img.width, img.height, img.detail)
 
 
-def decode_page(page: Page, fmt: str, i: int) -> DecodedImage:
+def _decode(page: Page, fmt: str, i: int) -> DecodedImage:
     """Decode page ``i``; Pillow's errors as ours."""
-    try:
+    with pillow_errors(f"{fmt} page {i + 1}"):
         return page()
-    except MediaError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise MediaTooLarge(f"{fmt} page {i + 1}: {exc}") from exc
-    except MemoryError as exc:
-        raise MediaTooLarge(f"{fmt} page {i + 1} needs more memory than is available") from exc
-    except _DECODE_ERRORS as exc:
-        raise CorruptMedia(f"damaged {fmt} page {i + 1}: {exc}") from exc
 
 
 def pil_page(
@@ -107,27 +94,16 @@ def pil_page(
     min_side: int,
     background: tuple[int, int, int] | None = None,
 ) -> DecodedImage:
-    """Page ``index`` of an open image, as ``decode_image`` decodes a photo: size checked, RGB,
-    reduced to the working size, turned upright by its own EXIF orientation."""
+    """Page ``index`` of an open image, as ``decode_still`` decodes a photo but without draft
+    mode (the image may be the caller's): size checked, as shown, upright by its own EXIF."""
     if index or im.tell():
         im.seek(index)
     w, h = im.size
-    check_frame_size(f"{fmt} page {index + 1}", w, h, limits.max_pixels, limits.max_side)
-    if w <= 0 or h <= 0:
-        raise CorruptMedia(f"{fmt} page {index + 1} is {w}x{h}")
-    orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-    rgb_im = to_rgb(im, background)
-    factor = reduce_factor(rgb_im.width, rgb_im.height, min_side)
-    if factor > 1:
-        rgb_im = rgb_im.reduce(factor)
-    rgb_im = as_shown(im, rgb_im)
-    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-    if method is not None:
-        rgb_im = rgb_im.transpose(method)
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w  # the upright original's size, as decode_image reports it
-    rgb = np.ascontiguousarray(np.asarray(rgb_im, dtype=np.uint8))
-    return DecodedImage(rgb, w, h, fmt)
+    check_size(f"{fmt} page {index + 1}", w, h, limits)
+    turn = orientation(im)
+    rgb_im = upright(shown(im, min_side, background)[0], turn)
+    w, h = upright_size(w, h, turn)
+    return DecodedImage(np.ascontiguousarray(np.asarray(rgb_im, dtype=np.uint8)), w, h, fmt)
 
 
 def count_pages(im: Image.Image, fmt: str, limit: int) -> int:
@@ -151,7 +127,7 @@ def count_pages(im: Image.Image, fmt: str, limit: int) -> int:
     return count
 
 
-def exif_thumbnails(im: Image.Image, fmt: str, count: int) -> list[tuple[bytes, object]]:
+def exif_thumbnails(im: Image.Image, fmt: str, count: int) -> list[tuple[bytes, int]]:
     """The EXIF thumbnail of each page that has one, with that page's EXIF orientation."""
     found = []
     try:
@@ -160,7 +136,7 @@ def exif_thumbnails(im: Image.Image, fmt: str, count: int) -> list[tuple[bytes, 
                 im.seek(i)
             thumb = exif_thumbnail(im, fmt)
             if thumb is not None:
-                found.append((thumb, im.getexif().get(ExifTags.Base.Orientation, 1)))
+                found.append((thumb, orientation(im)))
     finally:
         if count > 1:
             im.seek(0)
@@ -207,43 +183,30 @@ def heif_thumbnail(
     return pil_page(thumb, 0, "HEIF thumbnail", limits, min_side)
 
 
-def open_image(data: bytes, found: Probe) -> Image.Image:
-    """Pillow's image of ``data`` (header only), with the HEIF opener registered when needed."""
-    if found.format == "HEIF" or (found.format == "AVIF" and not features.check("avif")):
-        _heif_opener()
-    return Image.open(io.BytesIO(data), formats=[found.format])
-
-
 def pages_of(
     im: Image.Image,
     fmt: str,
     limits: ImageLimits,
     min_side: int,
-    first: Page | None = None,
-    close: Callable[[], None] | None = None,
+    close: Callable[[], None],
     data: bytes | None = None,
 ) -> PagesClip | None:
-    """A ``PagesClip`` of ``im``'s pages and thumbnails, or None for a still of one picture.
-    ``first`` decodes page 0 (default: from ``im``); ``close`` ends it (default: ``im.close``);
-    ``data``, the encoded still, is where a HEIF's thumbnails are read from."""
-    try:
+    """A ``PagesClip`` of ``im``'s pages and thumbnails (``close`` ends it), or None for a still
+    of one opaque picture. ``data``, the encoded still ``im`` was opened from, decodes page 0 as
+    a photo (JPEG draft mode) and holds a HEIF's thumbnails; without it (a caller's image),
+    page 0 is converted from ``im``."""
+    with pillow_errors(f"{fmt} pages or EXIF data"):
         count = count_pages(im, fmt, limits.max_pages)
         if fmt == "TIFF":
             _no_sub_images(im, count)
         exif = exif_thumbnails(im, fmt, count)
         heif = heif_thumbnails(im, count) if fmt == "HEIF" and data is not None else []
-    except MediaError:
-        raise
-    except _DECODE_ERRORS as exc:
-        raise CorruptMedia(f"damaged {fmt} pages or EXIF data: {exc}") from exc
     thumbs = len(heif) + len(exif)
     # Transparency: a viewer draws the picture on its background, light or dark (dark mode):
     # both are screened, so no picture hides in the alpha channel of either.
-    try:
+    with pillow_errors(f"{fmt} transparency"):
         im.seek(0)
         alpha = varying_alpha(im)
-    except _DECODE_ERRORS as exc:
-        raise CorruptMedia(f"damaged {fmt} transparency: {exc}") from exc
     if count + thumbs == 1 and not alpha:
         return None
     if count + thumbs > limits.max_pages:
@@ -258,24 +221,25 @@ def pages_of(
             for bg in _BACKGROUNDS
         ]
     else:
+        # Page 0 of encoded bytes from a decoder of its own: the walk above moved this one,
+        # and JPEG draft mode needs a decoder that has not been moved.
+        found = Probe("image", fmt)
+        first = partial(decode_image, data, found, limits, min_side) if data is not None else None
         pages = [first or partial(pil_page, im, 0, fmt, limits, min_side)]
         pages += [partial(pil_page, im, i, fmt, limits, min_side) for i in range(1, count)]
     pages += [partial(_exif_page, t, turn, limits, min_side) for t, turn in exif]
     if heif and data is not None:
         pages += [partial(heif_thumbnail, data, i, j, limits, min_side) for i, j in heif]
-    return PagesClip(fmt, pages, thumbs > 0, close or im.close)
+    return PagesClip(fmt, pages, thumbs > 0, close)
 
 
-def _exif_page(
-    thumb: bytes, orientation: object, limits: ImageLimits, min_side: int
-) -> DecodedImage:
+def _exif_page(thumb: bytes, turn: int, limits: ImageLimits, min_side: int) -> DecodedImage:
     """An EXIF thumbnail, turned upright by its picture's orientation (viewers turn it so)."""
     img = decode_image(thumb, _JPEG, limits, min_side)
-    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-    if method is None:
+    if turn == 1:
         return img
-    rgb = np.ascontiguousarray(np.asarray(Image.fromarray(img.rgb).transpose(method)))
-    w, h = (img.height, img.width) if orientation in (5, 6, 7, 8) else (img.width, img.height)
+    rgb = np.ascontiguousarray(np.asarray(upright(Image.fromarray(img.rgb), turn)))
+    w, h = upright_size(img.width, img.height, turn)
     return DecodedImage(rgb, w, h, img.format)
 
 
@@ -290,44 +254,3 @@ def _no_sub_images(im: Image.Image, count: int) -> None:
                 "not screened in part"
             )
     im.seek(0)
-
-
-def _only_the_primary(data: bytes) -> None:
-    """Refuse an AVIF whose items hold pictures besides the primary (a collection) or its
-    thumbnails: only the primary decodes here, and the rest would go unscreened."""
-    try:
-        items = shown_items(data)
-    except (ValueError, struct.error, IndexError) as exc:
-        raise CorruptMedia(f"damaged AVIF item boxes: {exc}") from exc
-    if items is not None and (items.others or items.thumbnails):
-        raise UnsupportedMedia(
-            f"AVIF with {items.others} more picture(s) and {items.thumbnails} thumbnail(s) "
-            "besides its primary image: only the primary decodes here, so it is not screened "
-            "in part"
-        )
-
-
-def open_pages(data: bytes, found: Probe, limits: ImageLimits, min_side: int) -> PagesClip | None:
-    """A ``PagesClip`` when the still in ``data`` has more than one page or an EXIF thumbnail,
-    else None (one picture: the photo path decodes it)."""
-    if found.format not in PAGED_FORMATS:
-        return None
-    if found.format == "AVIF":
-        _only_the_primary(data)
-    try:
-        im = open_image(data, found)
-    except MediaError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise MediaTooLarge(str(exc)) from exc
-    except _DECODE_ERRORS:
-        return None  # the photo path reports it, as it always has
-    try:
-        first = partial(decode_image, data, found, limits, min_side)
-        clip = pages_of(im, found.format, limits, min_side, first, data=data)
-    except MediaError:
-        im.close()
-        raise
-    if clip is None:
-        im.close()
-    return clip

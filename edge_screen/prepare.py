@@ -4,6 +4,12 @@ decode thread, ahead of inference (``Screener.screen_many``), and never raises f
 the error is kept. It raises ``NotMedia`` (a ``TypeError``) for an input ``screen()`` cannot
 take at all (see ``source``): that is a mistake in the call, not in the media.
 
+The input flows one way: ``source`` opens (or reads) it once; ``probe`` says what it is from its
+first bytes, once; one dispatch hands it to the video decoder (``video``), or opens it with
+Pillow once (``decode.open_image``) and hands that image to the animation, multi-page or photo
+decoder (``_picture``, which also takes a caller's PIL image), the header's frame size checked
+once with the limits of what it turned out to be (``probe.check_size``).
+
 The item's time budget (``SamplingOptions.time_budget_s``) starts here: hashing a video (up to
 ``VideoLimits.max_bytes``) runs against it, and the screener gives the frames what is left of it
 (``Prepared.decode_ms`` is what prepare spent).
@@ -13,20 +19,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .animation import ANIMATED_FORMATS, animation_of, open_animation
-from .decode import DecodedImage, ImageLimits, decode_image
+from .animation import AnimationClip, is_animation
+from .decode import DecodedImage, ImageLimits, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
-from .frames import Clip, check_frame_size
+from .frames import Clip
+from .isobmff import only_the_primary
 from .options import ScreenerOptions
-from .pages import decode_page, open_pages, pages_of, pil_page
-from .probe import probe
-from .source import MediaInput, check_input, describe, hash_input, peek, read_source
+from .pages import pages_of, pil_page
+from .probe import Probe, check_size, probe
+from .source import MediaInput, OpenedInput, check_input, describe
 from .video import VideoClip
 
 log = logging.getLogger("edge_screen")
@@ -54,44 +62,81 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
     check_input(media)
     t = time.perf_counter()
     deadline = t + opts.sampling.time_budget_s
-    name, sha = describe(media), None
+    name = describe(media)
+    src: OpenedInput | None = None
 
-    def done(image: DecodedImage | None, clip: Clip | None = None) -> Prepared:
-        return Prepared(name, sha, image, None, (time.perf_counter() - t) * 1e3, clip)
+    def prepared(
+        image: DecodedImage | None, error: EdgeScreenError | None, clip: Clip | None = None
+    ) -> Prepared:
+        sha = src.sha256 if src is not None else None
+        return Prepared(name, sha, image, error, (time.perf_counter() - t) * 1e3, clip)
 
     try:
         if isinstance(media, np.ndarray):
-            return done(array_image(media, opts.image_limits, opts.working_min_side))
-        if isinstance(media, Image.Image):
-            pixels = _pil_input(media, opts)
-            return done(pixels) if isinstance(pixels, DecodedImage) else done(None, pixels)
-        head = peek(media)
-        if head is not None and (found := probe(head)).kind == "video":
-            video = bytes(media) if isinstance(media, bytearray | memoryview) else media
-            sha = hash_input(video, opts.video_limits.max_bytes, deadline)
-            limits, side = opts.video_limits, opts.working_min_side
-            return done(None, VideoClip(video, found.format, limits, side))
-        src = read_source(media, opts.max_bytes, deadline)
-        sha = src.sha256
-        found = probe(src.data[:64])
-        side = opts.working_min_side
-        if found.kind == "video":  # from a stream that could not be rewound
-            return done(None, VideoClip(src.data, found.format, opts.video_limits, side))
-        anim = open_animation(src.data, found.format, opts.video_limits, side)
-        if anim is not None:
-            return done(None, anim)
-        pages = open_pages(src.data, found, opts.image_limits, side)
-        if pages is not None:
-            return done(None, pages)
-        return done(decode_image(src.data, found, opts.image_limits, side))
+            out: DecodedImage | Clip = array_image(media, opts.image_limits, opts.working_min_side)
+        elif isinstance(media, Image.Image):
+            im = media  # the caller's: left open, at its first frame
+            out = _picture(im, im.format or "PIL", opts, lambda: im.seek(0))
+        else:
+            with OpenedInput(media, opts.max_bytes) as src:
+                out = _encoded(src, opts, deadline)
     except NotMedia:  # a text stream, found when it was read: the caller's mistake
         raise
     except MediaError as exc:
-        return Prepared(name, sha, None, exc, (time.perf_counter() - t) * 1e3)
+        return prepared(None, exc)
     except Exception as exc:  # a bug must not take the caller down: report it, log it
         log.exception("internal error while preparing %s", name)
-        error = EdgeScreenError(f"{type(exc).__name__}: {exc}")
-        return Prepared(name, sha, None, error, (time.perf_counter() - t) * 1e3)
+        return prepared(None, EdgeScreenError(f"{type(exc).__name__}: {exc}"))
+    if isinstance(out, DecodedImage):
+        return prepared(out, None)
+    return prepared(None, None, out)
+
+
+def _encoded(src: OpenedInput, opts: ScreenerOptions, deadline: float) -> DecodedImage | Clip:
+    """The one dispatch of encoded media: probed once from its first bytes, then streamed to
+    the video decoder, or read and opened with Pillow once for ``_picture``."""
+    found = probe(src.head)
+    if found.kind == "video":
+        video = src.stream(opts.video_limits.max_bytes, deadline)
+        return VideoClip(video, found.format, opts.video_limits, opts.working_min_side)
+    data = src.read(deadline)
+    if found.format == "AVIF":  # a sequence too: its item boxes may declare more pictures
+        only_the_primary(data)
+    with pillow_errors(f"{found.format} image"):
+        im = open_image(data, found)
+    return _picture(im, found.format, opts, im.close, data)
+
+
+def _picture(
+    im: Image.Image,
+    fmt: str,
+    opts: ScreenerOptions,
+    close: Callable[[], None],
+    data: bytes | None = None,
+) -> DecodedImage | Clip:
+    """An open Pillow image to the animation, multi-page or photo decoder, its header's frame
+    size checked with the limits of that kind. ``data``: the encoded bytes it was opened from
+    (None for a caller's image: no draft mode, no HEIF thumbnails); ``close`` ends the image,
+    here on failure or once a photo is decoded, else with the clip."""
+    side, limits = opts.working_min_side, opts.image_limits
+    try:
+        with pillow_errors(f"{fmt} image"):
+            if is_animation(im, fmt):
+                check_size(f"{fmt} animation header", im.width, im.height, opts.video_limits)
+                return AnimationClip(im, fmt, opts.video_limits, side, close)
+            check_size(f"{fmt} header", im.width, im.height, limits)
+            pages = pages_of(im, fmt, limits, side, close, data)
+            if pages is not None:
+                return pages
+            if data is None:
+                still = pil_page(im, 0, fmt, limits, side)
+            else:
+                still = decode_still(im, data, Probe("image", fmt), limits, side)
+    except BaseException:
+        close()
+        raise
+    close()
+    return still
 
 
 def array_image(a: NDArray[np.generic], limits: ImageLimits, min_side: int) -> DecodedImage:
@@ -105,20 +150,6 @@ def array_image(a: NDArray[np.generic], limits: ImageLimits, min_side: int) -> D
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or 0 in a.shape:
         raise NotMedia(f"cannot screen an array of shape {a.shape}: pass HxWx3 RGB pixels")
     h, w = a.shape[:2]
-    check_frame_size("array", w, h, limits.max_pixels, limits.max_side)
-    im = Image.fromarray(np.ascontiguousarray(a))
-    return pil_page(im, 0, "ARRAY", limits, min_side)
-
-
-def _pil_input(im: Image.Image, opts: ScreenerOptions) -> DecodedImage | Clip:
-    """A caller's PIL image, converted as a decoded photo; every frame of an animation sampled
-    as one, every page of a multi-page still screened. The image is left open, at frame 0."""
-    fmt, side = im.format or "PIL", opts.working_min_side
-    if fmt in ANIMATED_FORMATS:
-        anim = animation_of(im, fmt, opts.video_limits, side, owned=False)
-        if anim is not None:
-            return anim
-    pages = pages_of(im, fmt, opts.image_limits, side, close=lambda: im.seek(0))
-    if pages is not None:
-        return pages
-    return decode_page(lambda: pil_page(im, 0, fmt, opts.image_limits, side), fmt, 0)
+    check_size("array", w, h, limits)
+    with pillow_errors("array"):
+        return pil_page(Image.fromarray(np.ascontiguousarray(a)), 0, "ARRAY", limits, min_side)

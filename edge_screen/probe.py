@@ -1,9 +1,11 @@
-"""Sniff the media format from magic bytes, never from the file name (Pillow's ``_accept`` way)."""
+"""What the input is and whether it may be decoded at all: the format from magic bytes, never
+from the file name (Pillow's ``_accept`` way), and the one frame-size check every picture passes
+before any of its pixels is decoded (Pillow's ``_decompression_bomb_check``, with our limits)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from .errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
 
@@ -65,12 +67,26 @@ def probe(head: bytes) -> Probe:
     raise UnsupportedMedia("not a recognised image or video format (checked magic bytes)")
 
 
-def check_dimensions(fmt: str, width: int, height: int, max_pixels: int, max_side: int) -> None:
-    """Refuse a header's declared size before anything is decoded (images and video frames)."""
+class PixelLimits(Protocol):
+    """What a frame-size check needs of ``ImageLimits`` (stills) or ``VideoLimits`` (videos and
+    animations)."""
+
+    @property
+    def max_pixels(self) -> int: ...
+
+    @property
+    def max_side(self) -> int: ...
+
+
+def check_size(what: str, width: int, height: int, limits: PixelLimits) -> None:
+    """The one frame-size (decompression-bomb) check, for every picture before it is decoded or
+    converted: a header's declared size, each video frame, each animation frame and each page
+    (a frame may be larger than its header said: a resolution change mid-stream, a later GIF
+    frame, a page). An empty picture is damaged data, not a small one."""
     if width <= 0 or height <= 0:
-        raise CorruptMedia(f"{fmt} header declares a {width}x{height} picture")
-    if width * height > max_pixels or max(width, height) > max_side:
+        raise CorruptMedia(f"{what} of {width}x{height}: an empty picture")
+    if width * height > limits.max_pixels or max(width, height) > limits.max_side:
         raise MediaTooLarge(
-            f"{fmt} header declares {width}x{height} pixels, over the limit of "
-            f"{max_pixels} pixels / {max_side} per side"
+            f"{what} of {width}x{height}, over the limit of {limits.max_pixels} pixels / "
+            f"{limits.max_side} per side"
         )

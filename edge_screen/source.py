@@ -1,7 +1,8 @@
 """What ``screen()`` takes, and reading it: a path, bytes, a binary file object, or pixels.
 
-Encoded media (a path, bytes-like, a binary file) is read into memory within a byte limit, or,
-for a video, peeked at and hashed in chunks so it can be streamed. Pixels (a numpy array, a
+Encoded media (a path, bytes-like, a binary file) is opened once (``OpenedInput``): its first
+bytes go to the probe, then it is read into memory within a byte limit, or, for a video, hashed
+in chunks so it can be streamed. Pixels (a numpy array, a
 ``PIL.Image.Image``) are screened as they are. Anything else is a ``NotMedia`` (a ``TypeError``):
 a mistake in the call, raised to the caller, never a report.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -32,16 +34,9 @@ MediaInput = (
     | Image.Image  # every frame or page of a multi-frame image
 )
 BytesLike = bytes | bytearray | memoryview
+VideoInput = str | os.PathLike[str] | bytes | BinaryIO  # what a video is streamed from
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Source:
-    """The bytes of one input, where they came from, and their sha256 for the report."""
-
-    name: str
-    data: bytes
-    sha256: str
+_HEAD = 64  # bytes the probe reads
 
 
 def check_input(media: object) -> None:
@@ -88,57 +83,109 @@ def _seekable(media: object) -> bool:
         return False
 
 
-def peek(media: object, size: int = 64) -> bytes | None:
-    """The first ``size`` bytes of a path, bytes or seekable file, without consuming them;
-    None for a stream that cannot be rewound (it is read into memory instead)."""
-    if isinstance(media, BytesLike):
-        return bytes(media[:size])
-    try:
-        if isinstance(media, str | os.PathLike):
-            with open(media, "rb") as fh:
-                return fh.read(size)
-        if _seekable(media):
-            stream: Any = media
-            pos = stream.tell()
-            head = _binary(stream.read(size), describe(media))
-            stream.seek(pos)
-            return head
-    except OSError as exc:
-        raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
-    return None
-
-
-def hash_input(
-    media: str | os.PathLike[str] | bytes | BinaryIO, max_bytes: int, deadline: float
-) -> str:
-    """sha256 of the whole input, read in chunks; ``MediaTooLarge`` past ``max_bytes``,
-    ``ScreeningTimeout`` once ``deadline`` (``time.perf_counter``) passes between chunks."""
-    digest = hashlib.sha256()
-    if isinstance(media, bytes):
-        if len(media) > max_bytes:
-            raise MediaTooLarge(f"{len(media)} bytes, over the video limit of {max_bytes}")
-        _hash_bytes(media, digest, deadline)
-        return digest.hexdigest()
-    try:
-        if isinstance(media, str | os.PathLike):
-            with open(media, "rb") as fh:
-                _hash_file(fh, digest, max_bytes, deadline)
-        else:
-            pos = media.tell()
-            _hash_file(media, digest, max_bytes, deadline)
-            media.seek(pos)
-    except MediaError:  # a timeout is an OSError too
-        raise
-    except OSError as exc:
-        raise MediaIOError(f"cannot read {media!s}: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
-
-
 def _hash_bytes(data: bytes, digest: Any, deadline: float) -> None:
     view = memoryview(data)
     for at in range(0, len(view), _CHUNK):
         check_deadline(deadline)
         digest.update(view[at : at + _CHUNK])
+
+
+class OpenedInput:
+    """One encoded input (a path, bytes, a binary file), opened once: its first bytes for the
+    probe, then read whole (a still) or hashed in chunks and handed on to be streamed (a video).
+    ``sha256`` is known once it is read or hashed. A stream that cannot be rewound is read whole
+    when opened, within the byte limit of stills. Use it as a context manager (a path's file is
+    closed on leaving)."""
+
+    def __init__(self, media: str | os.PathLike[str] | BytesLike | BinaryIO, max_bytes: int):
+        self.name = describe(media)
+        self.sha256: str | None = None
+        self._max_bytes = max_bytes
+        self._file: BinaryIO | None = None  # a path's, opened here
+        self._media: str | os.PathLike[str] | bytes | BinaryIO
+        self._media = bytes(media) if isinstance(media, bytearray | memoryview) else media
+        with self._reading():
+            if isinstance(media, str | os.PathLike):
+                self._file = open(media, "rb")  # noqa: SIM115 (closed in ``close``)
+                self.head = _binary(self._file.read(_HEAD), self.name)
+            elif isinstance(media, BytesLike):
+                self.head = bytes(media[:_HEAD])
+            elif _seekable(media):
+                self._pos = media.tell()
+                self.head = _binary(media.read(_HEAD), self.name)
+                media.seek(self._pos)
+            else:
+                self._media = self._within(_binary(media.read(max_bytes + 1), self.name))
+                self.head = self._media[:_HEAD]
+
+    def __enter__(self) -> OpenedInput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def read(self, deadline: float) -> bytes:
+        """All of the input, hashed; ``MediaTooLarge`` past the byte limit without reading it
+        all, ``ScreeningTimeout`` once ``deadline`` passes while it is hashed."""
+        with self._reading():
+            if self._file is not None:
+                size = os.fstat(self._file.fileno()).st_size
+                if size > self._max_bytes:
+                    raise MediaTooLarge(f"{size} bytes, over the limit of {self._max_bytes}")
+                self._file.seek(0)
+                data = self._within(_binary(self._file.read(self._max_bytes + 1), self.name))
+            elif isinstance(self._media, bytes):
+                data = self._within(self._media)
+            else:
+                assert not isinstance(self._media, str | os.PathLike)  # opened as _file
+                self._media.seek(self._pos)
+                data = self._within(_binary(self._media.read(self._max_bytes + 1), self.name))
+        digest = hashlib.sha256()
+        _hash_bytes(data, digest, deadline)
+        self.sha256 = digest.hexdigest()
+        return data
+
+    def stream(self, max_bytes: int, deadline: float) -> VideoInput:
+        """What a video streams from (its path, bytes, or the file at its position), after
+        hashing it in chunks; ``MediaTooLarge`` past ``max_bytes`` (the video limit),
+        ``ScreeningTimeout`` once ``deadline`` passes between chunks."""
+        digest = hashlib.sha256()
+        media = self._media
+        with self._reading():
+            if isinstance(media, bytes):
+                if len(media) > max_bytes:
+                    raise MediaTooLarge(f"{len(media)} bytes, over the video limit of {max_bytes}")
+                _hash_bytes(media, digest, deadline)
+            elif self._file is not None:
+                self._file.seek(0)
+                _hash_file(self._file, digest, max_bytes, deadline)
+            else:
+                assert not isinstance(media, str | os.PathLike)
+                media.seek(self._pos)
+                _hash_file(media, digest, max_bytes, deadline)
+                media.seek(self._pos)
+        self.sha256 = digest.hexdigest()
+        return media
+
+    def _within(self, data: bytes) -> bytes:
+        if len(data) > self._max_bytes:
+            raise MediaTooLarge(f"more than {self._max_bytes} bytes, the configured limit")
+        return data
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """The OS's errors while reading as ``MediaIOError``; ours (a timeout is an OSError
+        too) pass."""
+        try:
+            yield
+        except MediaError:
+            raise
+        except OSError as exc:
+            raise MediaIOError(f"cannot read {self.name}: {exc.strerror or exc}") from exc
 
 
 def _hash_file(fh: BinaryIO, digest: Any, max_bytes: int, deadline: float) -> None:
@@ -152,34 +199,3 @@ def _hash_file(fh: BinaryIO, digest: Any, max_bytes: int, deadline: float) -> No
         if total > max_bytes:
             raise MediaTooLarge(f"more than {max_bytes} bytes, over the video limit")
         digest.update(chunk)
-
-
-def read_source(media: MediaInput, max_bytes: int, deadline: float) -> Source:
-    """Read all of ``media``; raise ``MediaTooLarge`` past ``max_bytes`` without reading it all,
-    ``ScreeningTimeout`` once ``deadline`` passes while it is hashed."""
-    name = describe(media)
-    if isinstance(media, BytesLike):
-        data = bytes(media)
-    elif isinstance(media, str | os.PathLike):
-        try:
-            with open(media, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size > max_bytes:
-                    raise MediaTooLarge(f"{size} bytes, over the limit of {max_bytes}")
-                data = fh.read(max_bytes + 1)
-        except MediaTooLarge:
-            raise
-        except OSError as exc:
-            raise MediaIOError(f"cannot read {name}: {exc.strerror or exc}") from exc
-    elif callable(getattr(media, "read", None)):
-        try:
-            data = _binary(media.read(max_bytes + 1), name)  # type: ignore[union-attr]
-        except OSError as exc:
-            raise MediaIOError(f"cannot read {name}: {exc}") from exc
-    else:
-        raise NotMedia(f"cannot read a {type(media).__name__} as a file")
-    if len(data) > max_bytes:
-        raise MediaTooLarge(f"more than {max_bytes} bytes, the configured limit")
-    digest = hashlib.sha256()
-    _hash_bytes(data, digest, deadline)
-    return Source(name, data, digest.hexdigest())

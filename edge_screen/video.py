@@ -20,11 +20,10 @@ mid-way), then it is scaled to the working size and converted to RGB in FFmpeg's
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import Any, BinaryIO
+from typing import Any
 
 import av
 import numpy as np
@@ -37,14 +36,12 @@ from .frames import (
     SamplingOptions,
     VideoLimits,
     check_deadline,
-    check_frame_size,
     pick_evenly,
     plan_fill,
     working_size,
 )
-from .probe import check_dimensions
-
-VideoInput = str | os.PathLike[str] | bytes | BinaryIO
+from .probe import check_size
+from .source import VideoInput
 
 
 @contextmanager
@@ -168,7 +165,7 @@ class _Track:
             raise UnsupportedMedia(f"{what} is in a codec no decoder here reads")
         s.codec_context.skip_frame = "DEFAULT" if self.cover else "NONKEY"
         w, h = s.codec_context.width, s.codec_context.height
-        check_dimensions(what, w, h, limits.max_pixels, limits.max_side)
+        check_size(f"{what} header", w, h, limits)
         self._tb = s.time_base or Fraction(1, 90000)
         self._start = s.start_time or 0
         if self.cover:
@@ -348,9 +345,8 @@ class _Track:
     def convert(self, f: av.VideoFrame, keyframe: bool) -> Frame:
         """Size checked, then working-size RGB from FFmpeg's scaler, then as a player shows it
         (display matrix)."""
-        lim = self._limits
         what = f"{self._fmt} stream {self.index} decoded frame"
-        check_frame_size(what, f.width, f.height, lim.max_pixels, lim.max_side)
+        check_size(what, f.width, f.height, self._limits)
         if self._orientation is None:  # a track's display matrix: read once, from its first frame
             self._orientation = _orientation(f)
         transpose, mirror_x, mirror_y = self._orientation

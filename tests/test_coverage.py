@@ -621,3 +621,37 @@ def test_a_still_is_screened_through_its_colour_profile(screener: Screener) -> N
     assert not screener.screen(encode(negative, "PNG")).faces, "the raw negative hides it"
     r = screener.screen(encode(negative, "PNG", icc_profile=_inverting_icc()))
     assert r.ok and r.faces
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_animation_is_screened_through_its_colour_profile(screener: Screener, fmt: str) -> None:
+    """Stills and pages went through their colour profile, animation frames did not (three
+    copies of the reduce step, one without it): an animated negative with an inverting profile
+    hid the face a colour-managed browser shows."""
+    negative = Image.fromarray(255 - np.asarray(astronaut()))
+    frames = [negative, negative.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    kw: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": 100}
+    if fmt == "WEBP":
+        kw["lossless"] = True
+    assert not screener.screen(encode(frames[0], fmt, **kw)).faces, "the raw negative hides it"
+    r = screener.screen(encode(frames[0], fmt, icc_profile=_inverting_icc(), **kw))
+    assert r.ok and r.media.kind == "animation" and r.faces, r.error
+
+
+def test_a_still_gif_with_transparency_is_screened_on_light_and_dark() -> None:
+    """A still GIF was decoded as a photo with its transparency dropped, while the same picture
+    given as a PIL image, or as a PNG, was drawn on a light and a dark background (two
+    dispatches that disagreed; the one dispatch draws both)."""
+    ink = Image.new("P", (96, 96), 1)
+    ink.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    ink.paste(0, (24, 24, 72, 72))  # a square of palette index 0, transparent
+    gif = encode(ink, "GIF", transparency=0)
+    p = prepare(gif, ScreenerOptions())
+    assert p.error is None and p.clip is not None and p.image is None
+    try:
+        assert (p.clip.info.kind, p.clip.info.pages) == ("image", 2)
+        light, dark = (f.rgb for f in p.clip.frames(SamplingOptions(), time.perf_counter() + 30))
+    finally:
+        p.clip.close()
+    assert light[48, 48].tolist() == [255, 255, 255] and dark[48, 48].tolist() == [0, 0, 0]
+    assert light[4, 4].tolist() == dark[4, 4].tolist() == [255, 255, 255]
