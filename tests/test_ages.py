@@ -1,10 +1,11 @@
 """Ages from real pixels: a face's age does not depend on the size of the photo around it, and a
 face too small or too unsure to age is still reported, with no age.
 
-Scenes are made as ``firmware_tools.face_recall`` makes them: the face of astronaut.jpg pasted
-212 px wide (same relative place, flip and brightness) into noisy copies of chelsea.jpg of 1, 4,
-12 and 27 MP, saved as JPEG at quality 90, once per module. The working image is 512 px on the
-short side or a little more, so the face is 212, 106, 53 and 26 working px wide.
+Scenes are made as ``firmware_tools.studies.face_recall`` makes them (``pipeline.composite``): the
+face of astronaut.jpg pasted 212 px wide (same relative place, flip and brightness) into noisy
+copies of chelsea.jpg of 1, 4, 12 and 27 MP, saved as JPEG at quality 90, once per module. The
+working image is 512 px on the short side or a little more, so the face is 212, 106, 53 and 26
+working px wide.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from edge_screen.decode import ImageLimits, decode_image
 from edge_screen.probe import probe
 from edge_screen.report import ScreeningReport
 from edge_screen.signals import SignalExtractor
-from firmware_tools.face_recall import background, paste, photo_patch
+from firmware_tools.pipeline.composite import background, paste, photo_patch
 
 SIZES = {"1MP": (1155, 866), "4MP": (2309, 1732), "12MP": (4000, 3000), "27MP": (6000, 4500)}
 # Scene -> background, seed (noise, flip, brightness) and where the face box starts (fractions).

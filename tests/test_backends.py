@@ -11,7 +11,7 @@ import pytest
 
 from edge_screen import BackendUnavailable, Screener
 from edge_screen.backends import BACKENDS, available_backends, get_backend
-from firmware_tools.venv import tflite_venv_dir, venv_python
+from firmware_tools.pipeline.venv import tflite_venv_dir, venv_python
 
 
 def test_auto_picks_litert_first_when_installed() -> None:

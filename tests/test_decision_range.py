@@ -1,14 +1,15 @@
 """``review`` and ``hold`` reached through ``Screener.screen()`` with real open_nsfw scores.
 
 The files in ``data/decision`` are harmless pictures perturbed against the float open_nsfw model
-through the screener's own preprocessing (``python3 -m firmware_tools.decision make``): no
+through the screener's own preprocessing (``edge-screen-fw decision make``): no
 threshold is lowered here. Each shipped variant must give the verdict the file is named after,
 with a score near the float model's on the same file (``firmware_tools/data/decision_range.json``,
-from ``python3 -m firmware_tools.decision measure``), so a variant stuck at 0, or preprocessing
+from ``edge-screen-fw decision measure``), so a variant stuck at 0, or preprocessing
 that no longer matches the one the files were made through, fails. ``hold_minor_*`` reaches the
 child-safety hold (likely minor and sexual >= 0.2, a sexual score that alone is only review): it
 is a cartoon face of no one drawn with PIL (``decision_child.drawn_face``), which the age model
-reads as a minor, perturbed outside the face against open_nsfw; never a real person's photo.
+reads as a minor, perturbed outside the face against open_nsfw; never a real person's photo
+(``tests/firmware_tools/test_decision_child.py`` checks the file is that drawing).
 """
 
 from __future__ import annotations
@@ -20,18 +21,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from conftest import DATA
-from PIL import Image
 
 from edge_screen import Screener, ScreenerOptions, preprocess
 from edge_screen.bundle import Bundle
 from edge_screen.manifest import InputSpec
 from edge_screen.preprocess import stretch
 from edge_screen.report import ScreeningReport
-from firmware_tools.decision_child import TARGET, drawn_face
-from firmware_tools.decision_make import IMAGES
 
 DECISION = DATA / "decision"
 RESULTS = Path(__file__).parent.parent / "firmware_tools" / "data" / "decision_range.json"
@@ -120,17 +117,6 @@ def test_screen_reaches_the_files_verdict_with_the_real_score(
         assert score >= HOLD
         assert report.verdict == "hold"
         assert report.reasons == (HOLD_REASON.format(score), REVIEW_REASON.format(score))
-
-
-def test_the_child_safety_file_is_the_drawn_face_with_an_invisible_perturbation() -> None:
-    (name,) = [n for n in FILES if n.startswith("hold_minor_")]
-    assert name == f"{TARGET.name}.jpg"
-    drawn = drawn_face(Image.open(IMAGES / f"{TARGET.start}.jpg"), TARGET.size[0])
-    diff = np.abs(
-        np.asarray(Image.open(DECISION / name).convert("RGB"), np.int16)
-        - np.asarray(drawn, np.int16)
-    )
-    assert diff.mean() < 3.0 and diff.max() <= 24, (diff.mean(), diff.max())  # 1.7 and 15
 
 
 def test_tolerance_catches_preprocessing_without_the_jpeg_round_trip(

@@ -1,7 +1,8 @@
 """Tiled face detection: small faces in large photos are found once each, empty photos stay empty.
 
-Scenes are composited in code the way ``python -m firmware_tools.face_recall`` makes them: the
-real faces of astronaut.jpg / grace_hopper.jpg pasted at known places into a 12 MP background.
+Scenes are composited in code the way ``python -m firmware_tools.studies.face_recall`` makes them
+(``firmware_tools.pipeline.composite``): the real faces of astronaut.jpg / grace_hopper.jpg pasted
+at known places into a 12 MP background.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from edge_screen import Screener, faces
 from edge_screen.decode import ImageLimits, decode_image
 from edge_screen.probe import probe
 from edge_screen.signals import SignalExtractor
-from firmware_tools.face_recall import background, face_patches, match, paste
+from firmware_tools.pipeline.composite import background, face_patches, match, paste
 
 W, H = 4000, 3000  # a 12 MP phone photo; decoded to a 1000x750 working image
 WORK = (1000, 750)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from edge_screen.errors import ModelError
 from edge_screen.landmarks import ShapePredictor
-from firmware_tools import landmarks_convert
+from firmware_tools.pipeline import landmarks_convert
 
 IMAGES = Path(__file__).parent / "data" / "images"
 FACES = ("astronaut", "grace_hopper")

@@ -10,9 +10,9 @@ import json
 import numpy as np
 
 from edge_screen.manifest import parse_manifest
-from firmware_tools import card, face_scenes
-from firmware_tools.recipe import DEFAULT_OUT, load_recipe
-from firmware_tools.validate import check, choose_preferred
+from firmware_tools.pipeline import card, face_scenes
+from firmware_tools.pipeline.recipe import DEFAULT_OUT, load_recipe
+from firmware_tools.pipeline.validate import check, choose_preferred
 
 RAW = json.loads((DEFAULT_OUT / "manifest.json").read_text())
 MANIFEST = parse_manifest(RAW)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from edge_screen.manifest import parse_manifest
-from firmware_tools import bundle, convert, validate, venv
-from firmware_tools.recipe import ModelRecipe, Recipe, Work
+from firmware_tools.pipeline import bundle, convert, validate, venv
+from firmware_tools.pipeline.recipe import ModelRecipe, Recipe, Work
 
 onnx = pytest.importorskip("onnx")
 pytestmark = pytest.mark.skipif(

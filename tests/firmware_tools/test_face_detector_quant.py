@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_tools import convert, face_scenes, validate, venv
-from firmware_tools.datasets import SCENES
-from firmware_tools.recipe import DEFAULT_OUT, ModelRecipe, Work, load_recipe
+from firmware_tools.pipeline import convert, face_scenes, validate, venv
+from firmware_tools.pipeline.composite import SCENES
+from firmware_tools.pipeline.recipe import DEFAULT_OUT, ModelRecipe, Work, load_recipe
 
 SIZE = (192, 192)
 

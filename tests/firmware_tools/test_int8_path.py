@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_tools import convert, validate, venv
-from firmware_tools.gptq import QMAX, gptq
-from firmware_tools.recipe import ModelRecipe, Recipe, Work
+from firmware_tools.jobs.gptq import QMAX, gptq
+from firmware_tools.pipeline import convert, validate, venv
+from firmware_tools.pipeline.recipe import ModelRecipe, Recipe, Work
 
 
 def test_gptq_lies_on_the_converters_grid_and_beats_rounding() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware_tools.bundle import BundleError, adopt
-from firmware_tools.fetch import sha256_file
-from firmware_tools.recipe import DEFAULT_OUT, ModelRecipe, Recipe, Work, load_recipe
+from firmware_tools.pipeline.bundle import BundleError, adopt
+from firmware_tools.pipeline.fetch import sha256_file
+from firmware_tools.pipeline.recipe import DEFAULT_OUT, ModelRecipe, Recipe, Work, load_recipe
 
 
 def _linked_bundle(root: Path) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_tools.recipe import load_recipe
-from firmware_tools.validate import ValidationFailed, check, choose_preferred
+from firmware_tools.pipeline.recipe import load_recipe
+from firmware_tools.pipeline.validate import ValidationFailed, check, choose_preferred
 
 LIMITS = {"max": {"mean_abs_dp": 0.03, "max_abs_dp": 0.10}, "min": {"recall": 0.95}}
 
@@ -93,7 +93,7 @@ def test_a_variant_without_the_small_face_measurement_fails_the_limit() -> None:
 def test_a_timing_tie_goes_to_the_more_faithful_variant() -> None:
     """Timings within noise of each other say nothing about speed: the variant closer to the
     float model (listed first) is preferred, as it loses no face or minor to quantisation."""
-    from firmware_tools.validate import choose_preferred
+    from firmware_tools.pipeline.validate import choose_preferred
 
     results = {
         "fp32": {"passes": True, "latency_ms": 56.0, "size": 23_000_000},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_tools import venv
+from firmware_tools.pipeline import venv
 
 
 def test_optional_venv_that_cannot_install_is_removed_and_reported(tmp_path: Path) -> None:

@@ -1,13 +1,13 @@
 """Face-rich calibration and held-out images for the face detector (192x192 letterboxed RGB).
 
 A detector's fidelity is judged on the detections of its float original, so its images must hold
-faces it finds: scene composites in the style of ``face_recall`` (real faces pasted with feathered
-edges at random sizes and places into scikit-image backgrounds) plus letterboxed crops around the
-face of a real photo, with colour jitter. The splits share nothing:
+faces it finds: scene composites in the style of ``studies.face_recall`` (``composite``: real faces
+pasted with feathered edges at random sizes and places into scikit-image backgrounds) plus
+letterboxed crops around the face of a real photo, with colour jitter. The splits share nothing:
 
 - faces: calibration has ``astronaut`` and lfw_subset faces 0-49, held-out ``grace_hopper`` and
   lfw faces 50-99;
-- backgrounds: ``datasets.SCENES`` (disjoint scikit-image samples per split);
+- backgrounds: ``composite.SCENES`` (disjoint scikit-image samples per split);
 - positions: face centres fall on the even squares of a 24 px checkerboard in calibration and on
   the odd squares in held-out.
 
@@ -26,7 +26,18 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .face_recall import IMAGES, LFW_BOX, PHOTO_FACES, Patch, paste, photo_patch
+from .composite import (
+    IMAGES,
+    LFW_BOX,
+    PHOTO_FACES,
+    SCENES,
+    Patch,
+    as_rgb,
+    crop_resize,
+    jitter,
+    paste,
+    photo_patch,
+)
 
 PHOTO = {"calib": "astronaut", "heldout": "grace_hopper"}
 LFW = {"calib": range(0, 50), "heldout": range(50, 100)}
@@ -58,9 +69,7 @@ def _composite(bg: NDArray[np.float32], photo: Patch, lfw: list[Patch], parity: 
                ) -> Image.Image:
     """``faces`` (lo, hi) faces of ``widths`` (lo, hi) px pasted into a crop of ``bg`` (no
     overlaps, centres on the split's squares)."""
-    from .datasets import _crop_resize
-
-    canvas = Image.fromarray(np.round(_crop_resize(bg, (size[0], size[1]), rng, 0.3)
+    canvas = Image.fromarray(np.round(crop_resize(bg, (size[0], size[1]), rng, 0.3)
                                       ).astype(np.uint8))
     placed: list[tuple[float, float, float]] = []
     for _ in range(int(rng.integers(faces[0], faces[1] + 1))):
@@ -110,11 +119,9 @@ def build(split: str, size: tuple[int, int], n: int, seed: int) -> NDArray[np.ui
     """``n`` uint8 RGB images ``[n, H, W, 3]`` for ``split`` ("calib" or "heldout")."""
     import skimage.data
 
-    from .datasets import SCENES, _as_rgb, _jitter
-
     rng = np.random.default_rng(seed)
     photo, lfw = _patches(split)
-    backgrounds = [_as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
+    backgrounds = [as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
     out = np.empty((n, *size, 3), np.uint8)
     for i in range(n):
         if rng.random() < CROP_SHARE:
@@ -122,7 +129,7 @@ def build(split: str, size: tuple[int, int], n: int, seed: int) -> NDArray[np.ui
         else:
             bg = backgrounds[i % len(backgrounds)]
             img = _composite(bg, photo, lfw, PARITY[split], size, rng)
-        out[i] = np.round(_jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
+        out[i] = np.round(jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
     return out
 
 
@@ -132,14 +139,12 @@ def build_small(split: str, size: tuple[int, int], n: int, seed: int,
     """``n`` composites of ``split`` whose faces are all ``widths`` (lo, hi) px wide."""
     import skimage.data
 
-    from .datasets import SCENES, _as_rgb, _jitter
-
     rng = np.random.default_rng(seed)
     photo, lfw = _patches(split)
-    backgrounds = [_as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
+    backgrounds = [as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
     out = np.empty((n, *size, 3), np.uint8)
     for i in range(n):
         img = _composite(backgrounds[i % len(backgrounds)], photo, lfw, PARITY[split], size, rng,
                          widths, faces)
-        out[i] = np.round(_jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
+        out[i] = np.round(jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
     return out

@@ -32,9 +32,10 @@ from edge_screen.options import ScreenerOptions
 from edge_screen.preprocess import stretch
 from edge_screen.probe import probe
 
-from . import venv
-from .decision_model import answer_bytes
-from .recipe import REPO_ROOT
+from ..jobs import decision_model
+from ..jobs.decision_model import answer_bytes
+from ..pipeline import venv
+from ..pipeline.recipe import REPO_ROOT
 
 F32 = NDArray[np.float32]
 U8 = NDArray[np.uint8]
@@ -129,7 +130,7 @@ class FloatModel:
         job.write_text(json.dumps({"size": list(spec.size), "color": spec.color,
                                    "mean": list(spec.mean), "std": list(spec.std),
                                    "positive": positive}))
-        cmd = [str(venv.venv_python()), "-m", "firmware_tools.decision_model", "serve",
+        cmd = [str(venv.venv_python()), "-m", decision_model.__name__, "serve",
                str(saved_model), str(job)]
         self.log = (saved_model.parent / "serve.log").open("wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -1,9 +1,9 @@
 """Runs inside the converter venv: one ONNX model to float and quantized TFLite files.
 
-Invoked as ``python -m firmware_tools.onnx_job job.json`` by ``convert``. The job file names the
-source ONNX, its input name and layout, the calibration images and normalisation, and where each
-variant goes. Only the stdlib is imported at module level, so the import cannot clash with
-whichever numpy the calling environment has.
+Invoked as ``python -m firmware_tools.jobs.onnx_job job.json`` by ``pipeline.convert``. The job
+file names the source ONNX, its input name and layout, the calibration images and normalisation,
+and where each variant goes. Only the stdlib is imported at module level, so the import cannot
+clash with whichever numpy the calling environment has.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def run(job: dict[str, Any]) -> None:
     if tuned:  # the recipe's own int8 path (see int8_job) instead of onnx2tf's plain int8
         from . import int8_job
 
-        int8_job.run(job, wd / "prepared.onnx", calib, out)
+        int8_job.run(job, wd / "prepared.onnx", INPUT, calib, out)
     for variant, dest in job["variants"].items():
         if tuned and variant == "int8":
             continue

@@ -15,9 +15,9 @@ reached; ``measure`` screens every file with every shipped open_nsfw variant and
 imagery is involved: harmless photos, noise and a drawn face of no one (``decision_child``),
 perturbed against the float models.
 
-Rerun: ``python3 -m firmware_tools.decision make --work DIR`` then ``... measure --work DIR``
-(DIR: any work directory; the source models are fetched into it and converted to float
-SavedModels in the converter venv, about a minute each).
+Rerun: ``edge-screen-fw decision make --work DIR`` then ``... measure --work DIR`` (or ``python3 -m
+firmware_tools.studies.decision``; DIR: any work directory; the source models are fetched into it
+and converted to float SavedModels in the converter venv, about a minute each).
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-from . import venv
-from .fetch import FetchError, sha256_file
-from .recipe import DATA_DIR, REPO_ROOT, Work, load_lock, load_recipe
+from ..jobs import decision_model
+from ..pipeline import venv
+from ..pipeline.fetch import FetchError, sha256_file
+from ..pipeline.recipe import DATA_DIR, REPO_ROOT, Work, load_lock, load_recipe
 
 MODEL_ID = "open_nsfw"
 AGE_ID = "age_estimator"
@@ -75,13 +76,13 @@ def float_model(work: Work, model_id: str = MODEL_ID) -> Path:
     jobfile = work.root / "decision_convert.json"
     jobfile.write_text(json.dumps(job))
     print(f"decision: converting {model_id} to a float SavedModel", flush=True)
-    venv.run_module("firmware_tools.decision_model", ["convert", str(jobfile)], work.root,
+    venv.run_module(decision_model.__name__, ["convert", str(jobfile)], work.root,
                     work.root / "decision_convert.log")
     return own / "tf"
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python3 -m firmware_tools.decision",
+    ap = argparse.ArgumentParser(prog="python3 -m firmware_tools.studies.decision",
                                  description="open_nsfw decision-range photos via screen()")
     ap.add_argument("step", choices=["model", "make", "measure"])
     ap.add_argument("--model", default=MODEL_ID, help="model: which source model to convert")

@@ -9,7 +9,7 @@ encoded, then decoded and detected by the runtime's own ``decode_image`` and ``S
 Timing is the extractor's ``faces`` time, median of ``--repeats`` runs (a noisy shared machine:
 compare columns of one run, not runs)::
 
-    python -m firmware_tools.face_recall [--short-range FILE] [--json OUT] [--repeats N]
+    python -m firmware_tools.studies.face_recall [--short-range FILE] [--json OUT] [--repeats N]
 
 ``--short-range``: ``face_detection_short_range.tflite`` from the mediapipe 0.10.14 wheel.
 """
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
 
 from edge_screen import faces
 from edge_screen.backends import get_backend
@@ -40,16 +39,9 @@ from edge_screen.manifest import FaceDetectorOutput
 from edge_screen.probe import probe
 from edge_screen.signals import SignalExtractor
 
-from .recipe import REPO_ROOT
+from ..pipeline.composite import IMAGES, background, face_patches, match, paste
 
-IMAGES = REPO_ROOT / "tests" / "data" / "images"
 BACKGROUNDS = ("coffee", "chelsea", "rocket")
-# Face box (x0, y0, x1, y1) in the source photo: BlazeFace's own box on the original, so the
-# ground truth follows the detector's box convention.
-PHOTO_FACES = {"astronaut": (172, 66, 278, 172), "grace_hopper": (168, 132, 364, 328)}
-# BlazeFace's box on an lfw_subset crop, as fractions of the crop (median over the faces it
-# finds when the crop is pasted at 200 px).
-LFW_BOX = (-0.02, 0.06, 0.875, 0.965)
 # Scene sizes (width, height) and the face widths (original pixels) swept in each.
 SCENES = {
     "12MP": ((4000, 3000), (60, 80, 100, 130, 160, 200, 260, 350, 450, 600)),
@@ -61,15 +53,6 @@ GROUP_SIZES = {"12MP": (60, 600), "2MP": (40, 300), "1MP": (30, 250)}
 MIN_FACES = (0.08, 0.065, 0.05, 0.03)
 
 
-@dataclass(frozen=True)
-class Patch:
-    """A face with some context, and where the face box lies in it (fractions of the patch)."""
-
-    rgb: Image.Image
-    box: tuple[float, float, float, float]
-    source: str
-
-
 @dataclass
 class Scene:
     name: str
@@ -79,58 +62,6 @@ class Scene:
     jpeg: bytes
     truth: list[tuple[float, float, float, float]]
     sources: list[str]
-
-
-def photo_patch(name: str) -> Patch:
-    """A committed photo's face with 30% context each side, and where the face lies in it."""
-    x0, y0, x1, y1 = PHOTO_FACES[name]
-    im = Image.open(IMAGES / f"{name}.jpg").convert("RGB")
-    m = 0.3 * (x1 - x0)
-    c0 = (max(0, round(x0 - m)), max(0, round(y0 - m)))
-    c1 = (min(im.width, round(x1 + m)), min(im.height, round(y1 + m)))
-    w, h = c1[0] - c0[0], c1[1] - c0[1]
-    box = ((x0 - c0[0]) / w, (y0 - c0[1]) / h, (x1 - c0[0]) / w, (y1 - c0[1]) / h)
-    return Patch(im.crop((*c0, *c1)), box, name)
-
-
-def face_patches() -> list[Patch]:
-    """The two photo faces (with 30% context each side) and the 100 lfw_subset faces."""
-    from skimage.data import lfw_subset
-
-    out = [photo_patch(name) for name in PHOTO_FACES]
-    for grey in lfw_subset()[:100]:
-        im = Image.fromarray((grey * 255).astype(np.uint8)).convert("RGB")
-        out.append(Patch(im, LFW_BOX, "lfw"))
-    return out
-
-
-def paste(canvas: Image.Image, patch: Patch, width: float, x: float, y: float,
-           rng: np.random.Generator) -> tuple[float, float, float, float]:
-    """Paste ``patch`` so its face is ``width`` px wide with its box's top-left at (x, y)."""
-    bx0, by0, bx1, by1 = patch.box
-    pw = width / (bx1 - bx0)
-    ph = pw * patch.rgb.height / patch.rgb.width
-    size = (max(1, round(pw)), max(1, round(ph)))
-    im = patch.rgb.resize(size, Image.Resampling.BICUBIC)
-    if rng.random() < 0.5:
-        im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        bx0, bx1 = 1 - bx1, 1 - bx0
-    gain = float(rng.uniform(0.8, 1.2))
-    im = Image.eval(im, lambda v: min(255, round(v * gain)))
-    mask = Image.new("L", size, 0)
-    # Photo patches have context to fade out; lfw crops end at the face, so only soften them.
-    inset = max(1, round(0.06 * min(size))) if patch.source != "lfw" else 1
-    mask.paste(255, (inset, inset, size[0] - inset, size[1] - inset))
-    mask = mask.filter(ImageFilter.GaussianBlur(inset / 2))
-    ox, oy = round(x - bx0 * pw), round(y - by0 * ph)
-    canvas.paste(im, (ox, oy), mask)
-    return (ox + bx0 * size[0], oy + by0 * size[1], ox + bx1 * size[0], oy + by1 * size[1])
-
-
-def background(name: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
-    im = Image.open(IMAGES / f"{name}.jpg").convert("RGB").resize(size, Image.Resampling.BICUBIC)
-    noisy = np.asarray(im, np.float32) + rng.normal(0, 6, (size[1], size[0], 1))
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
 def _place(size: tuple[int, int], widths: list[float], rng: np.random.Generator
@@ -182,26 +113,6 @@ def scenes(seed: int = 0) -> Iterator[Scene]:
     for bg in BACKGROUNDS:  # the originals, as shipped
         data = (IMAGES / f"{bg}.jpg").read_bytes()
         yield Scene(f"{bg}.jpg", "empty", "orig", 0, data, [], [])
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def match(truth: list[tuple[float, ...]], found: list[tuple[float, ...]], min_iou: float = 0.3
-          ) -> tuple[list[bool], int]:
-    """Which true faces were found (greedy by IoU), and how many detections matched none."""
-    pairs = sorted(((_iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
-                   reverse=True)
-    hit, used = [False] * len(truth), [False] * len(found)
-    for iou, i, j in pairs:
-        if iou >= min_iou and not hit[i] and not used[j]:
-            hit[i] = used[j] = True
-    return hit, used.count(False)
 
 
 def extractors(
@@ -307,7 +218,8 @@ def table(result: dict) -> str:  # type: ignore[type-arg]
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m firmware_tools.face_recall", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m firmware_tools.studies.face_recall",
+                                 description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--short-range", type=Path, help="face_detection_short_range.tflite")
     ap.add_argument("--json", type=Path, help="write every image's result here")

@@ -5,8 +5,8 @@ and onnx2tf call as the conversion step, without the quantised outputs, so it ta
 ``serve`` loads that SavedModel and answers requests on stdin/stdout: each request is one uint8
 RGB model input (exactly what the screener's preprocessing hands the model: ``stretch`` for
 open_nsfw, ``align_face`` for the age model), each answer the float score (P(nsfw), P(minor))
-and d log score / d pixel as float32. The real preprocessing runs in the
-caller (``firmware_tools.decision``), which has Pillow and edge_screen; this venv has neither.
+and d log score / d pixel as float32. The real preprocessing runs in the caller
+(``firmware_tools.studies.decision``), which has Pillow and edge_screen; this venv has neither.
 Only the stdlib is imported at module level.
 """
 

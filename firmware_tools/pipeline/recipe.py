@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # firmware_tools/
+DATA_DIR = PACKAGE_DIR / "data"
 RECIPE_FILE = DATA_DIR / "default_bundle.json"
 LOCK_FILE = DATA_DIR / "sources.lock.json"
 ALIGNMENT_FILE = DATA_DIR / "age_alignment.json"
 SYNTHETIC_FILE = DATA_DIR / "open_nsfw_synthetic.npz"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_OUT = REPO_ROOT / "models" / "default"
 
 LANDMARKS_KIND = "dlib-shape-predictor"

@@ -1,6 +1,6 @@
 """Runs inside the converter venv: quantized variants of a float TFLite source (BlazeFace).
 
-Invoked as ``python -m firmware_tools.tflite_job job.json`` by ``convert``. There is no ONNX or
+Invoked as ``python -m firmware_tools.jobs.tflite_job job.json`` by ``convert``. There is no ONNX or
 TF graph to convert from, so the TFLite file itself is quantized, with the same machinery the
 TFLite converter uses after conversion:
 

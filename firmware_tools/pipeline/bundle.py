@@ -10,7 +10,8 @@ Re-measure the shipped variants without converting them again (fetch the float o
 the variant files from the bundle after checking them against its manifest, validate with
 latency, bundle; only the manifest's numbers and ``preferred``, and the model card, change)::
 
-    python -m firmware_tools.bundle --remeasure [--work DIR] [--out models/default] [--source DIR]
+    edge-screen-fw remeasure [--work DIR] [--out models/default] [--source DIR]
+    python -m firmware_tools.pipeline.bundle --remeasure ...  # the same
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def main(argv: list[str]) -> int:
     from .fetch import fetch
     from .validate import validate
 
-    ap = argparse.ArgumentParser(prog="python -m firmware_tools.bundle", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m firmware_tools.pipeline.bundle",
+                                 description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--remeasure", action="store_true", required=True,
                     help="validate the bundle's own variant files again and rewrite the bundle")
@@ -180,7 +182,7 @@ def main(argv: list[str]) -> int:
             validate(work, latency=True, runs=args.runs)
             bundle(work, args.out, all_variants=args.all_variants)
         except (RuntimeError, FileNotFoundError, KeyError) as exc:  # as edge-screen-fw reports
-            print(f"firmware_tools.bundle --remeasure: error: {exc}", file=sys.stderr)
+            print(f"edge-screen-fw remeasure: error: {exc}", file=sys.stderr)
             return 1
     return 0
 

@@ -3,7 +3,7 @@
 The model card quotes this to explain why faces are aligned exactly as the age model was
 trained. Uses the shipped bundle's own landmark and age models; prints one line per shift:
 
-    python -m firmware_tools.age_sensitivity [IMAGE]     # default: tests/data/images/astronaut.jpg
+    python -m firmware_tools.studies.age_sensitivity [IMAGE]  # default: astronaut.jpg
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image
 from edge_screen import Screener, preprocess
 from edge_screen.manifest import Alignment
 
-from .recipe import REPO_ROOT
+from ..pipeline.recipe import REPO_ROOT
 
 
 def main(argv: list[str]) -> int:

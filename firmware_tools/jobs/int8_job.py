@@ -126,8 +126,10 @@ def quantize(saved: Path, x: Any, dest: Path, opts: dict[str, Any], log: Any = p
     dest.write_bytes(quantized)
 
 
-def run(job: dict[str, Any], prepared: Path, calib_pixels: Path, onnx2tf_dir: Path) -> None:
-    """Write the int8 variant per ``job["int8"]``; ``calib_pixels`` are model-order pixels."""
+def run(job: dict[str, Any], prepared: Path, input_name: str, calib_pixels: Path,
+        onnx2tf_dir: Path) -> None:
+    """Write the int8 variant per ``job["int8"]``; ``prepared`` is the ONNX whose image input
+    is ``input_name``, ``calib_pixels`` are model-order pixels."""
     import numpy as np
 
     opts = job["int8"]
@@ -137,9 +139,7 @@ def run(job: dict[str, Any], prepared: Path, calib_pixels: Path, onnx2tf_dir: Pa
     x = ((np.load(calib_pixels).astype(np.float32) - mean) / std).astype(np.float32)
     saved = onnx2tf_dir
     if opts.get("weights") == "gptq":
-        from .onnx_job import INPUT
-
-        saved = gptq_saved_model(prepared, wd, x, INPUT, int(opts.get("gptq_samples", 64)))
+        saved = gptq_saved_model(prepared, wd, x, input_name, int(opts.get("gptq_samples", 64)))
     elif opts.get("weights", "nearest") != "nearest":
         raise ValueError(f"unknown weights {opts['weights']!r}")
     quantize(saved, x, Path(job["variants"]["int8"]), opts)

@@ -15,17 +15,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from . import face_scenes
+from .composite import SCENES, as_rgb, crop_resize, jitter
 from .recipe import ModelRecipe, Work
 
 Images = NDArray[np.uint8]
 
-# Disjoint source images per split; "cat" is the same picture as "chelsea", so only one is used.
-SCENES = {
-    "calib": ["astronaut", "coffee", "rocket", "immunohistochemistry", "colorwheel", "camera",
-              "moon", "text", "brick", "gravel", "clock", "microaneurysms"],
-    "heldout": ["chelsea", "hubble_deep_field", "retina", "logo", "coins", "page", "horse",
-                "grass", "cell", "checkerboard"],
-}
 # lfw_subset(): the first 100 images are faces, the last 100 are not.
 LFW_FACES = {"calib": range(0, 50), "heldout": range(50, 100)}
 LFW_OTHER = {"calib": range(100, 150), "heldout": range(150, 200)}
@@ -33,24 +28,12 @@ SIZES = {"calib": 200, "heldout": 200}
 SEEDS = {"calib": 1, "heldout": 2}
 
 
-def _as_rgb(img: NDArray[np.generic]) -> NDArray[np.float32]:
-    a = np.asarray(img)
-    if a.dtype == bool:
-        a = a.astype(np.float32) * 255.0
-    elif a.dtype != np.uint8:
-        a = np.clip(a * 255.0 if a.max() <= 1.0 else a, 0, 255)
-    a = a.astype(np.float32)
-    if a.ndim == 2:
-        a = np.stack([a] * 3, axis=-1)
-    return np.ascontiguousarray(a[..., :3])
-
-
 def _scenes(split: str) -> list[NDArray[np.float32]]:
     import skimage.data
 
-    imgs = [_as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
+    imgs = [as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
     lfw = skimage.data.lfw_subset()
-    imgs += [_as_rgb(lfw[i]) for i in LFW_OTHER[split]]
+    imgs += [as_rgb(lfw[i]) for i in LFW_OTHER[split]]
     return imgs
 
 
@@ -58,37 +41,10 @@ def _faces(split: str) -> list[NDArray[np.float32]]:
     import skimage.data
 
     lfw = skimage.data.lfw_subset()
-    faces = [_as_rgb(lfw[i]) for i in LFW_FACES[split]]
+    faces = [as_rgb(lfw[i]) for i in LFW_FACES[split]]
     if split == "calib":  # the only colour face photo goes to calibration, never to held-out
-        faces.append(_as_rgb(skimage.data.astronaut())[20:220, 150:330])
+        faces.append(as_rgb(skimage.data.astronaut())[20:220, 150:330])
     return faces
-
-
-def _jitter(img: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
-    """Colour jitter: per-channel gain (tints grey pictures skin-like too), brightness, contrast."""
-    gain = rng.uniform(0.75, 1.25, size=3).astype(np.float32)
-    if np.allclose(img[..., 0], img[..., 1]):
-        gain *= np.array([1.0, 0.82, 0.68], np.float32) ** rng.uniform(0.0, 1.5)
-    out = img * gain + rng.uniform(-30, 30)
-    mean = out.mean()
-    out = (out - mean) * rng.uniform(0.7, 1.3) + mean
-    return np.clip(out, 0, 255)
-
-
-def _crop_resize(img: NDArray[np.float32], size: tuple[int, int], rng: np.random.Generator,
-                 min_scale: float) -> NDArray[np.float32]:
-    from skimage.transform import resize
-
-    h, w = img.shape[:2]
-    s = rng.uniform(min_scale, 1.0)
-    ch = max(8, int(h * s * rng.uniform(0.85, 1.0)))
-    cw = max(8, int(w * s * rng.uniform(0.85, 1.0)))
-    y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    crop = img[y:y + ch, x:x + cw]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    return np.asarray(resize(crop, size, order=1, anti_aliasing=True, preserve_range=True),
-                      np.float32)
 
 
 def _build(sources: list[NDArray[np.float32]], size: tuple[int, int], n: int, seed: int,
@@ -98,7 +54,7 @@ def _build(sources: list[NDArray[np.float32]], size: tuple[int, int], n: int, se
     out = np.empty((n, *size, 3), np.uint8)
     for i in range(n):
         img = sources[i % len(sources)]
-        out[i] = np.round(_jitter(make(img, rng), rng)).astype(np.uint8)
+        out[i] = np.round(jitter(make(img, rng), rng)).astype(np.uint8)
     return out
 
 
@@ -108,12 +64,10 @@ def build(model: ModelRecipe, split: str) -> Images:
     n, seed = SIZES[split], SEEDS[split]
     task = model.raw["task"]
     if task == "age_estimation":
-        return _build(_faces(split), size, n, seed, lambda im, r: _crop_resize(im, size, r, 0.85))
+        return _build(_faces(split), size, n, seed, lambda im, r: crop_resize(im, size, r, 0.85))
     if task == "face_detection":  # face-rich composites and crops (face_scenes)
-        from . import face_scenes
-
         return face_scenes.build(split, size, n, seed)
-    return _build(_scenes(split), size, n, seed, lambda im, r: _crop_resize(im, size, r, 0.3))
+    return _build(_scenes(split), size, n, seed, lambda im, r: crop_resize(im, size, r, 0.3))
 
 
 def ensure(work: Work, model: ModelRecipe, split: str) -> Path:

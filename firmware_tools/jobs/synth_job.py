@@ -1,15 +1,9 @@
-"""Synthetic open_nsfw inputs in the decision range, for validation where natural images fail.
+"""Runs inside the converter venv: signed-gradient ascent of held-out images on open_nsfw.
 
-No image in any package is sexual, so natural held-out images all score near 0 and never test
-the quantised model where thresholds sit. This step pushes held-out-style images into the
-0.2-0.95 P(nsfw) range by signed-gradient ascent on the float model (onnx2tf's SavedModel, in
-the converter venv) and stores them as uint8, so the data in the repo is what gets validated.
-
-These are model inputs, not photos: they measure the variants at the tensor only. Stored as
-photos and screened, only 2 of the 19 reach 0.2, since the screener's preprocessing (resize,
-JPEG q75 round trip) undoes the perturbation. Photos made through that preprocessing, which
-reach ``review`` and ``hold`` via ``screen()`` on every variant, and their end-to-end fidelity:
-``python3 -m firmware_tools.decision`` (``firmware_tools/data/decision_range.json``).
+Started by ``studies.synth`` (``edge-screen-fw synth``) as ``python -m
+firmware_tools.jobs.synth_job job.json``; the job file names the float SavedModel, the start
+images, the count, the model's mean and the output file. Only the stdlib is imported at module
+level.
 """
 
 from __future__ import annotations
@@ -19,29 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MODEL_ID = "open_nsfw"
-LOW, HIGH = 0.2, 0.95
+LOW, HIGH = 0.2, 0.95  # the P(nsfw) range an image must end in to be kept
 
 
-def synth(work: Any, out: Path, count: int) -> None:
-    """Driver (runtime env): needs ``convert --model open_nsfw`` done in ``work``."""
-    from . import datasets, venv
-    from .recipe import load_recipe
-
-    model = load_recipe().model(MODEL_ID)
-    saved = work.convert / MODEL_ID / "tf"
-    if not (saved / "saved_model.pb").exists():
-        raise FileNotFoundError(f"{saved} has no SavedModel; run: convert --model {MODEL_ID}")
-    job = {"saved_model": str(saved), "start": str(datasets.ensure(work, model, "heldout")),
-           "count": count, "mean": model.input["mean"], "out": str(out.resolve())}
-    jobfile = work.root / "synth.json"
-    jobfile.write_text(json.dumps(job))
-    venv.run_module("firmware_tools.synth", [str(jobfile)], work.root, work.root / "synth.log")
-    print(f"synth: wrote {out}", flush=True)
-
-
-def _run(job: dict[str, Any]) -> None:
-    """Venv side: gradient ascent with TensorFlow; one target score per image."""
+def run(job: dict[str, Any]) -> None:
+    """Gradient ascent with TensorFlow; one target score per image."""
     import numpy as np
     import tensorflow as tf
 
@@ -91,4 +67,4 @@ def _run(job: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    _run(json.loads(Path(sys.argv[1]).read_text()))
+    run(json.loads(Path(sys.argv[1]).read_text()))

@@ -25,8 +25,8 @@ aged up to 25 y off, 32 px ones 8.7 y; from 48 px up within the 6.5 y large-face
 one false positive on 48 face-free photos, scored 0.608; chosen score >= 0.67 with box >= 38 px,
 leaving 7 of 141 found faces of >= 48 px unaged (score >= 0.62 would need box >= 55 px: 14).
 
-    python -m firmware_tools.age_floor [--json OUT]
-    python -m firmware_tools.age_floor --sizes [--chip-source 1]  # same face, 1-27 MP photos
+    python -m firmware_tools.studies.age_floor [--json OUT]
+    python -m firmware_tools.studies.age_floor --sizes [--chip-source 1]  # one face, 1-27 MP
 
 ``--sizes`` measures what ``signals.CHIP_SHIFTS`` is for: each face pasted 212 px wide at three
 places over three backgrounds (18 placements) into photos of 1, 4, 12 and 27 MP, screened with
@@ -53,7 +53,7 @@ from edge_screen.decode import ImageLimits, decode_image
 from edge_screen.probe import probe
 from edge_screen.signals import SignalExtractor
 
-from .face_recall import background, match, paste, photo_patch
+from ..pipeline.composite import IMAGES, background, match, paste, photo_patch
 
 WIDTHS = (24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 212, 256, 320)
 REFERENCE = (256, 320)  # widths whose mean age is each face's reference
@@ -106,8 +106,6 @@ def sweep(ungated: SignalExtractor) -> list[dict[str, object]]:
 
 def false_positives(screener: Screener) -> list[dict[str, object]]:
     """Every detection on face-free photos, with the runtime's defaults (tiles included)."""
-    from .face_recall import IMAGES
-
     rows: list[dict[str, object]] = []
     inputs: list[tuple[str, bytes]] = [
         (f"{bg}.jpg", (IMAGES / f"{bg}.jpg").read_bytes()) for bg in BACKGROUNDS]
@@ -267,7 +265,8 @@ def table(result: dict) -> str:  # type: ignore[type-arg]
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m firmware_tools.age_floor", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m firmware_tools.studies.age_floor",
+                                 description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, help="write every face's result here")
     ap.add_argument("--threads", type=int, default=2)

@@ -30,13 +30,13 @@ from edge_screen.manifest import AgeOutput, InputSpec
 from edge_screen.preprocess import stretch
 from edge_screen.probe import probe
 
+from ..pipeline.recipe import SYNTHETIC_FILE, Work, load_recipe
+from ..pipeline.validate import environment, normalise, run_reference, run_tflite
 from .decision_child import Capture
 from .decision_make import input_spec, model_input
-from .recipe import SYNTHETIC_FILE, Work, load_recipe
-from .validate import environment, normalise, run_reference, run_tflite
 
 MODEL_ID = "open_nsfw"
-COMMAND = "python3 -m firmware_tools.decision measure --work DIR"
+COMMAND = "python3 -m firmware_tools.studies.decision measure --work DIR"
 REVIEW, HOLD = 0.2, 0.8  # the default policy's sexual thresholds
 
 

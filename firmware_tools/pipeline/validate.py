@@ -234,7 +234,7 @@ def validate_landmarks(work: Work, model: ModelRecipe, preference: dict[str, Any
 
     from edge_screen.landmarks import ShapePredictor
 
-    from .calibrate_alignment import augment, lfw_faces
+    from .composite import augment, lfw_faces
 
     reference = dlib.shape_predictor(str(work.source_file(model)))
     hog = dlib.get_frontal_face_detector()
