@@ -15,7 +15,9 @@ from .errors import (
     BundleError,
     CorruptMedia,
     EdgeScreenError,
+    ExpiredBundle,
     HashMismatch,
+    IncompatibleRuntime,
     ManifestError,
     MediaError,
     MediaIOError,
@@ -23,7 +25,12 @@ from .errors import (
     ModelError,
     NotMedia,
     PolicyError,
+    RollbackRefused,
     ScreeningTimeout,
+    SignatureError,
+    StoreBusy,
+    StoreError,
+    UnsafePath,
     UnsupportedMedia,
     VariantNotShipped,
 )
@@ -32,8 +39,7 @@ from .policy import Decision, Policy
 from .report import REPORT_SCHEMA, Evidence, Face, MediaInfo, ReportError, ScreeningReport
 from .screener import Screener, ScreenerOptions
 from .stream import LiveStream
-
-__version__ = "0.1.0"
+from .version import __version__
 
 # A library leaves logging to its host: without this, Python's last-resort handler would print
 # our warnings (an internal error, a policy rule no model feeds) on the host's stderr.
@@ -48,9 +54,11 @@ __all__ = [
     "Decision",
     "EdgeScreenError",
     "Evidence",
+    "ExpiredBundle",
     "Face",
     "HashMismatch",
     "ImageLimits",
+    "IncompatibleRuntime",
     "LiveStream",
     "ManifestError",
     "MediaError",
@@ -62,11 +70,16 @@ __all__ = [
     "Policy",
     "PolicyError",
     "ReportError",
+    "RollbackRefused",
     "SamplingOptions",
     "Screener",
     "ScreenerOptions",
     "ScreeningReport",
     "ScreeningTimeout",
+    "SignatureError",
+    "StoreBusy",
+    "StoreError",
+    "UnsafePath",
     "UnsupportedMedia",
     "VariantNotShipped",
     "VideoLimits",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -81,3 +83,32 @@ class Bundle:
 
     def model_bytes(self, variant: Variant) -> bytes:
         return self.read_verified(variant.file, variant.size, variant.sha256)
+
+
+def open_bundle(bundle: str | Path | None, store: str | Path | None,
+                trusted_keys: Sequence[str | Path | bytes]) -> Bundle:
+    """The bundle a Screener loads: a store's active bundle or a directory, verified against
+    the trusted keys when there are any (then only its signed manifest is believed), else the
+    directory or the shipped bundle, whose files are checked against its manifest on load."""
+    if not trusted_keys:
+        return Bundle.open(bundle)
+    from .store import BundleStore, verify_directory
+    from .trust import Expectations
+    from .version import __version__
+
+    keys = [_key_bytes(k) for k in trusted_keys]
+    if store is not None:
+        root, manifest = BundleStore(store).active(keys, __version__)
+        return Bundle(root, manifest)
+    root = Path(bundle) if bundle is not None else default_bundle_dir()
+    expect = Expectations(__version__, datetime.now(UTC))
+    return Bundle(root, verify_directory(root, keys, expect))
+
+
+def _key_bytes(key: str | Path | bytes) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    try:
+        return Path(key).read_bytes()[: 1 << 16]
+    except OSError as exc:
+        raise BundleError(f"trusted key {key}: {exc.strerror or exc}") from exc

@@ -70,7 +70,42 @@ class VariantNotShipped(BundleError, ValueError):
 
 
 class HashMismatch(BundleError):
-    """A bundle file's size or sha256 differs from the manifest: refuse to load it."""
+    """A bundle file's size or sha256 differs from the manifest or its signature, or a file is
+    missing or unlisted: refuse to load it. ``problems`` names every such file."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+
+class SignatureError(BundleError):
+    """The bundle's signature is missing, malformed, or made by no trusted key."""
+
+
+class UnsafePath(BundleError):
+    """A bundle names or holds a path that could leave its directory (``..``, absolute, a
+    symlink, a device file)."""
+
+
+class RollbackRefused(BundleError):
+    """The bundle is not newer than the one installed: an older, validly signed bundle must not
+    replace a newer one unless an operator forces it with a reason."""
+
+
+class ExpiredBundle(BundleError):
+    """The bundle's signed expiry time has passed."""
+
+
+class IncompatibleRuntime(BundleError):
+    """The bundle needs a newer edge-screen than the one installed."""
+
+
+class StoreError(BundleError):
+    """A bundle store is empty, damaged, or has no previous bundle to roll back to."""
+
+
+class StoreBusy(StoreError):
+    """Another install or rollback holds the store's lock."""
 
 
 class BackendUnavailable(EdgeScreenError, ImportError):

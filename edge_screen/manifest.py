@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
-from .errors import ManifestError, VariantNotShipped
+from .errors import ManifestError, UnsafePath, VariantNotShipped
+from .release import parse_time, version_key
 
-SCHEMA = "edge-screen.bundle/1"
+SCHEMA = "edge-screen.bundle/2"
 
 Task = Literal["face_detection", "face_landmarks", "age_estimation", "image_classification"]
 TASKS: tuple[str, ...] = (
@@ -176,17 +177,22 @@ class FileEntry:
 @dataclass(frozen=True)
 class Manifest:
     schema: str
-    bundle_version: str
+    bundle_version: str  # dotted integers, compared as numbers (``release.version_key``)
     models: tuple[ModelSpec, ...]
     notices: tuple[FileEntry, ...] = ()
+    created: str = ""  # UTC, ``2026-12-02T13:00:00Z``
+    min_runtime: str = "0"  # the oldest edge-screen that can run this bundle
+    expires: str | None = None  # after this a device refuses to install it
+    card: FileEntry | None = None  # MODEL_CARD.md
 
     def by_task(self, task: str) -> tuple[ModelSpec, ...]:
         return tuple(m for m in self.models if m.task == task)
 
     def files(self) -> tuple[FileEntry, ...]:
-        """Every file the manifest vouches for: all variants of all models and the notices."""
+        """Every file the manifest vouches for: all variants of all models, the notices and the
+        model card; a signed bundle holds exactly these and the manifest itself."""
         entries = [FileEntry(v.file, v.sha256, v.size) for m in self.models for v in m.variants]
-        return (*entries, *self.notices)
+        return (*entries, *self.notices, *((self.card,) if self.card else ()))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -330,8 +336,8 @@ def _variant(d: Mapping[str, Any], where: str) -> Variant:
 
 def _safe_name(name: str, where: str) -> str:
     """Bundle files are plain names inside the bundle directory: no paths, no escapes."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ManifestError(f"{where}: {name!r} is not a plain file name")
+    if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
+        raise UnsafePath(f"{where}: {name!r} is not a plain file name inside the bundle")
     return name
 
 
@@ -395,12 +401,29 @@ def parse_manifest(data: Any) -> Manifest:
     for task in ("face_detection", "age_estimation", "face_landmarks"):
         if sum(m.task == task for m in models) > 1:  # only one would run: say so, not ignore it
             raise ManifestError(f"manifest.models: more than one {task} model")
-    notices = tuple(
-        FileEntry(
-            _safe_name(_get(n, "file", f"notices[{i}]", str), f"notices[{i}].file"),
-            _sha(_get(n, "sha256", f"notices[{i}]", str), f"notices[{i}]"),
-            _get(n, "size", f"notices[{i}]", int),
-        )
-        for i, n in enumerate(data.get("notices") or [])
+    listed = _opt(data, "notices", "manifest", list) or []
+    notices = tuple(_file_entry(n, f"notices[{i}]") for i, n in enumerate(listed))
+    card = _opt(data, "card", "manifest", dict)
+    version = _get(data, "bundle_version", "manifest", str)
+    version_key(version, "manifest.bundle_version")
+    min_runtime = _get(data, "min_runtime", "manifest", str)
+    version_key(min_runtime, "manifest.min_runtime")
+    created = _get(data, "created", "manifest", str)
+    parse_time(created, "manifest.created")
+    expires = _opt(data, "expires", "manifest", str)
+    if expires is not None:
+        parse_time(expires, "manifest.expires")
+    manifest = Manifest(schema, version, models, notices, created, min_runtime, expires,
+                        _file_entry(card, "card") if card is not None else None)
+    names = [e.file for e in manifest.files()]
+    if len(set(names)) != len(names) or "manifest.json" in names:
+        raise ManifestError("manifest: a file is listed twice, or the manifest lists itself")
+    return manifest
+
+
+def _file_entry(d: Any, where: str) -> FileEntry:
+    return FileEntry(
+        _safe_name(_get(d, "file", where, str), f"{where}.file"),
+        _sha(_get(d, "sha256", where, str), where),
+        _get(d, "size", where, int),
     )
-    return Manifest(schema, _get(data, "bundle_version", "manifest", str), models, notices)

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .backends import get_backend
-from .bundle import Bundle
+from .bundle import open_bundle
 from .errors import BundleError
 from .infer import Model
 from .landmarks import ShapePredictor
@@ -37,7 +37,7 @@ class ModelSet:
 
     def __init__(self, opts: ScreenerOptions, policy: Policy) -> None:
         self.options = opts
-        self.bundle = Bundle.open(opts.bundle)
+        self.bundle = open_bundle(opts.bundle, opts.store, opts.trusted_keys)
         self._backend = get_backend(opts.backend)
         self.versions: dict[str, str] = {}  # model id -> "<version>/<variant>", for reports
         # Model bytes and the landmark cascade are read-only: every worker's interpreters share

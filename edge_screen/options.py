@@ -19,6 +19,11 @@ class ScreenerOptions:
     """Everything a ``Screener`` can be told; the defaults suit a phone or a Pi."""
 
     bundle: str | Path | None = None  # None: the bundle shipped in the package
+    # A device store of signed updates (``edge-screen bundle install``): its active bundle.
+    store: str | Path | None = None
+    # Public keys (PEM bytes or files) a bundle must be signed by; required with ``store``, and
+    # with ``bundle`` they make an unsigned or badly signed directory an error.
+    trusted_keys: tuple[str | Path | bytes, ...] = ()
     policy: str | Path | Policy | None = None  # None: the default policy
     backend: str = "auto"  # "litert", "tflite-runtime" or "auto"
     threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
@@ -42,6 +47,14 @@ class ScreenerOptions:
     def __post_init__(self) -> None:
         """Refuse what a careless call would otherwise turn into less screening, silently."""
         _type("bundle", self.bundle, (str, os.PathLike, type(None)))
+        _type("store", self.store, (str, os.PathLike, type(None)))
+        _type("trusted_keys", self.trusted_keys, (tuple, list))  # a bare str is not a list
+        for key in self.trusted_keys:
+            _type("trusted_keys[]", key, (str, os.PathLike, bytes))
+        if self.store is not None and self.bundle is not None:
+            raise ValueError("ScreenerOptions: give bundle or store, not both")
+        if self.store is not None and not self.trusted_keys:
+            raise ValueError("ScreenerOptions.store holds signed bundles: give trusted_keys")
         _type("policy", self.policy, (str, os.PathLike, Policy, type(None)))
         _type("backend", self.backend, (str,))
         _type("variants", self.variants, (Mapping,))

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from edge_screen import ManifestError
+from edge_screen import ManifestError, UnsafePath
 from edge_screen.bundle import Bundle, default_bundle_dir
 from edge_screen.manifest import SCHEMA, parse_manifest
 
@@ -43,7 +43,6 @@ def mutate(base: dict, path: list, value) -> dict:  # type: ignore[no-untyped-de
     [
         (["schema"], "edge-screen.bundle/99", "not supported"),
         (["models", 0, "task"], "mind_reading", "task"),
-        (["models", 0, "variants", 0, "file"], "../../etc/passwd", "plain file name"),
         (["models", 0, "variants", 0, "sha256"], "abc", "sha256"),
         (["models", 0, "variants"], [], "at least one variant"),
         (["models", 0, "preferred"], {"default": "int3"}, "unknown variant"),
@@ -51,6 +50,14 @@ def mutate(base: dict, path: list, value) -> dict:  # type: ignore[no-untyped-de
         (["models", 0, "input", "size"], [0, 192], "size"),
         (["models", 0, "input"], KeyError, "missing field 'input'"),
         (["models"], "everything", "expected"),
+        (["bundle_version"], "2026.12.x", "dotted version"),
+        (["bundle_version"], "-1", "dotted version"),
+        (["min_runtime"], KeyError, "missing field 'min_runtime'"),
+        (["min_runtime"], "v0.1", "dotted version"),
+        (["created"], "yesterday", "UTC time"),
+        (["created"], "2026-12-02T13:00:00+01:00", "UTC time"),
+        (["expires"], "2026-13-01T00:00:00Z", "UTC time"),
+        (["card", "sha256"], "0" * 63, "sha256"),
     ],
 )
 def test_malformed_manifest_names_the_field(shipped: dict, path: list, value, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -104,3 +111,34 @@ def test_not_shipped_cannot_name_a_variant_the_bundle_ships(shipped: dict) -> No
     model["not_shipped"] = [model["variants"][0]["name"]]
     with pytest.raises(ManifestError, match="not_shipped"):
         parse_manifest(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (["models", 0, "variants", 0, "file"], "../../etc/passwd"),
+        (["notices", 0, "file"], ".."),
+        (["card", "file"], "/etc/passwd"),
+        (["models", 0, "variants", 0, "file"], "a\x00b"),
+    ],
+)
+def test_a_path_out_of_the_bundle_is_unsafe(shipped: dict, path: list, name: str) -> None:
+    with pytest.raises(UnsafePath, match="plain file name"):
+        parse_manifest(mutate(shipped, path, name))
+
+
+def test_a_file_listed_twice_or_the_manifest_listing_itself_is_refused(shipped: dict) -> None:
+    twice = mutate(shipped, ["card"], dict(shipped["notices"][0]))
+    with pytest.raises(ManifestError, match="listed twice"):
+        parse_manifest(twice)
+    itself = mutate(shipped, ["card", "file"], "manifest.json")
+    with pytest.raises(ManifestError, match="lists itself"):
+        parse_manifest(itself)
+
+
+def test_versions_compare_as_numbers() -> None:
+    from edge_screen.release import version_key
+
+    assert version_key("2026.12.10") > version_key("2026.12.9")
+    assert version_key("1.0") == version_key("1.0.0") == version_key("1")
+    assert version_key("0.1.0") < version_key("0.1.1") < version_key("0.2")

@@ -6,6 +6,7 @@ only; installed on its own, it screens a photo and a video."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -81,6 +82,7 @@ def test_installed_wheel_screens_a_photo_and_a_video_from_its_own_venv(
     from edge_screen.bench.clip import ClipSpec, make_clip
 
     assert wheel.filename is not None
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of this checkout
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     py = venv / "bin" / "python"
@@ -90,10 +92,10 @@ def test_installed_wheel_screens_a_photo_and_a_video_from_its_own_venv(
     make_clip(clip, ClipSpec(seconds=2, fps=2, width=640, height=360))
     photo = ROOT / "tests" / "data" / "images" / "astronaut.jpg"
     where = subprocess.run([str(py), "-c", "import edge_screen; print(edge_screen.__file__)"],
-                           cwd=tmp_path, check=True, capture_output=True, text=True)
+                           cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     assert where.stdout.startswith(str(venv)), where.stdout
     run = subprocess.run([str(venv / "bin" / "edge-screen"), "scan", "--json", str(photo),
-                          str(clip)], cwd=tmp_path, capture_output=True, text=True)
+                          str(clip)], cwd=tmp_path, env=env, capture_output=True, text=True)
     reports = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
     assert [r["error"] for r in reports] == [None, None], run.stderr[-2000:]
     assert reports[0]["verdict"] == "allow" and len(reports[0]["faces"]) == 1

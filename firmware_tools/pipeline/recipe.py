@@ -78,6 +78,7 @@ class Recipe:
     bundle_version: str
     preference: dict[str, Any]
     models: tuple[ModelRecipe, ...]
+    min_runtime: str = "0.1.0"
 
     def preference_for(self, model_id: str) -> dict[str, Any]:
         """Per-platform rules for one model: the recipe's, with the model's own ``preference``
@@ -100,7 +101,8 @@ class Recipe:
 def load_recipe(path: Path = RECIPE_FILE) -> Recipe:
     data = json.loads(path.read_text())
     models = tuple(ModelRecipe(str(m["id"]), m) for m in data["models"])
-    return Recipe(str(data["bundle_version"]), dict(data["preference"]), models)
+    return Recipe(str(data["bundle_version"]), dict(data["preference"]), models,
+                  str(data.get("min_runtime", "0.1.0")))
 
 
 def load_lock(path: Path = LOCK_FILE) -> list[dict[str, Any]]:
