@@ -149,12 +149,16 @@ class BundleStore:
                                   before.bundle_version if before else None,
                                   allow_older=bool(force_reason))
             incoming = self._copy(Path(source))
-            self._step("copied")
-            manifest = verify_directory(incoming, trusted, expect, self.limits)
-            self._step("verified")
-            if self_test is not None:
-                self_test(incoming)
-            self._step("tested")
+            try:
+                self._step("copied")
+                manifest = verify_directory(incoming, trusted, expect, self.limits)
+                self._step("verified")
+                if self_test is not None:
+                    self_test(incoming)
+                self._step("tested")
+            except Exception:
+                shutil.rmtree(incoming, ignore_errors=True)  # refused: leave nothing behind
+                raise
             slot = f"{manifest.bundle_version}-{secrets.token_hex(4)}"
             (self.root / "slots").mkdir(exist_ok=True)
             os.rename(incoming, self.root / "slots" / slot)

@@ -74,3 +74,12 @@ def portrait() -> np.ndarray:
     canvas = Image.new("RGB", (600, 800), (90, 110, 130))
     canvas.paste(astronaut().resize((400, 400)), (100, 120))
     return np.asarray(canvas)
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Two signing key pairs made for this run (``signed.make_keys``)."""
+    pytest.importorskip("cryptography", reason="test extra: pip install '.[test]'")
+    from signed import make_keys
+
+    return make_keys(tmp_path_factory.mktemp("keys"))

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from signed import Key, make_bundle
 
 from edge_screen import (
     ExpiredBundle,
@@ -31,40 +30,7 @@ from edge_screen.trust import Expectations
 from edge_screen.version import __version__
 from firmware_tools import sign as fw_sign
 
-pytest.importorskip("cryptography", reason="test extra: pip install '.[test]'")
-
 IMAGES = Path(__file__).parent / "data" / "images"
-
-
-@dataclass(frozen=True)
-class Key:
-    private: bytes
-    public: bytes
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Key, Key]:
-    out = []
-    for name in ("old", "new"):
-        priv, pub = fw_sign.keygen(tmp_path_factory.mktemp(name))
-        assert priv.stat().st_mode & 0o077 == 0  # the private key is its owner's only
-        out.append(Key(priv.read_bytes(), pub.read_bytes()))
-    return out[0], out[1]
-
-
-def make_bundle(root: Path, key: Key, edit: Callable[[dict[str, Any]], None] | None = None,
-                version: str | None = None) -> Path:
-    """A signed copy of the shipped bundle, its manifest edited first (then re-signed)."""
-    shutil.copytree(default_bundle_dir(), root)
-    if edit is not None or version is not None:
-        manifest = json.loads((root / "manifest.json").read_text())
-        if version is not None:
-            manifest["bundle_version"] = version
-        if edit is not None:
-            edit(manifest)
-        (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    fw_sign.sign_directory(root, key.private)
-    return root
 
 
 def expect(**kw: Any) -> Expectations:
