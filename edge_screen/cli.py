@@ -1,6 +1,7 @@
 """``edge-screen scan``: screen files and folders from the shell, as a table or JSON lines.
 
-``edge-screen bench`` runs the device benchmark (``edge_screen.bench``).
+``edge-screen bench`` runs the device benchmark (``edge_screen.bench``); ``edge-screen bundle``
+verifies, installs and rolls back signed bundles (``edge_screen.bundle_cli``).
 
 Exit status: 0 every input screened; 1 some input could not be screened (its line is still
 printed); 2 usage error; 3 with ``--fail-on`` when any verdict reaches that level.
@@ -56,10 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-screen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("bench", help="device benchmark report (edge-screen bench --help)")
+    sub.add_parser("bundle", help="signed bundles: verify, install, rollback, status")
     scan = sub.add_parser("scan", help="screen photos and videos (files or folders)")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--json", action="store_true", help="one JSON report per input per line")
     scan.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")
+    scan.add_argument("--store", metavar="STORE", help="the active bundle of a device store")
+    scan.add_argument("--trust", action="append", default=[], metavar="PUBLIC_KEY",
+                      help="the bundle must be signed by this key (repeatable; needed by --store)")
     scan.add_argument("--policy", metavar="FILE", help="policy TOML (default: the shipped one)")
     scan.add_argument("--threads", type=int, metavar="N", help="interpreter threads per model")
     scan.add_argument("--workers", type=int, metavar="N", help="inputs screened at once")
@@ -75,12 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .bench import run
 
         return run(argv[1:])
+    if argv[:1] == ["bundle"]:
+        from .bundle_cli import main as bundle_main
+
+        return bundle_main(argv[1:])
     args = _parser().parse_args(argv)
     # The shell user reads verdicts, not Pillow's remarks on a hostile file (corrupt EXIF, a
     # huge header): those are in the report's error. The library itself leaves filters alone.
     warnings.filterwarnings("ignore", module=r"PIL\.")
     kwargs: dict[str, object] = {
         "bundle": args.bundle,
+        "store": args.store,
+        "trusted_keys": tuple(args.trust),
         "policy": args.policy,
         "backend": args.backend,
     }
@@ -93,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kwargs[name] = value
     try:
         screener = Screener(ScreenerOptions(**kwargs))  # type: ignore[arg-type]
-    except EdgeScreenError as exc:
+    except (EdgeScreenError, ValueError, TypeError) as exc:
         print(f"edge-screen: {exc}", file=sys.stderr)
         return 2
     for reason in screener.unused_rules:

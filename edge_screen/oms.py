@@ -129,6 +129,7 @@ def open_signature(data: bytes, trusted: Sequence[bytes]) -> SignedFiles:
 def _signed_by(message: bytes, sig: bytes, trusted: Sequence[bytes]) -> str:
     """The hint of the trusted key that made ``sig``. The envelope's own hint is not signed, so
     every trusted key is tried rather than trusting it to pick one."""
+    _need_cryptography()
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -148,6 +149,7 @@ def _signed_by(message: bytes, sig: bytes, trusted: Sequence[bytes]) -> str:
 
 def _public_key(pem: bytes) -> tuple[Any, bytes]:
     """The EC public key in ``pem`` and its canonical PEM bytes; other key types are refused."""
+    _need_cryptography()
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -160,6 +162,15 @@ def _public_key(pem: bytes) -> tuple[Any, bytes]:
     spki = key.public_bytes(serialization.Encoding.PEM,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, spki
+
+
+def _need_cryptography() -> None:
+    """Signatures are checked with ``cryptography``; without it nothing signed is believed."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError as exc:
+        raise SignatureError("checking signatures needs the cryptography package: "
+                             "pip install 'edge-screen[updates]'") from exc
 
 
 def _resources(doc: Any) -> dict[str, str]:
