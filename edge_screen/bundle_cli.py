@@ -29,20 +29,6 @@ def _keys(paths: Sequence[str]) -> list[bytes]:
     return out
 
 
-def self_test(root: Path) -> None:
-    """Load every model of the bundle the way a Screener will and screen one picture with it:
-    a bundle that verifies but cannot run never becomes active."""
-    import numpy as np
-
-    from .screener import Screener, ScreenerOptions
-
-    with Screener(ScreenerOptions(bundle=root, threads=1, workers=1)) as screener:
-        report = screener.screen(np.full((256, 256, 3), 127, np.uint8))
-    if not report.ok:
-        assert report.error is not None
-        raise EdgeScreenError(f"self-test failed: {report.error.code}: {report.error.message}")
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-screen bundle", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -79,7 +65,7 @@ def main(argv: Sequence[str]) -> int:
         elif args.verb == "install":
             done = BundleStore(args.store).install(
                 args.bundle, _keys(args.trust), __version__,
-                force_reason=args.reason if args.force else None, self_test=self_test)
+                force_reason=args.reason if args.force else None)
             print(f"installed: bundle {done.bundle_version} is active in {args.store}")
         elif args.verb == "rollback":
             back = BundleStore(args.store).rollback(args.reason)

@@ -100,6 +100,11 @@ class IncompatibleRuntime(BundleError):
     """The bundle needs a newer edge-screen than the one installed."""
 
 
+class SelfTestFailed(BundleError):
+    """A verified bundle screened its own test pictures differently from the build machine:
+    it is not activated."""
+
+
 class StoreError(BundleError):
     """A bundle store is empty, damaged, or has no previous bundle to roll back to."""
 

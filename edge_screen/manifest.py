@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
 from .errors import ManifestError, UnsafePath, VariantNotShipped
-from .release import parse_time, version_key
+from .release import SelfTest, parse_self_test, parse_time, version_key
 
 SCHEMA = "edge-screen.bundle/2"
 
@@ -184,6 +184,7 @@ class Manifest:
     min_runtime: str = "0"  # the oldest edge-screen that can run this bundle
     expires: str | None = None  # after this a device refuses to install it
     card: FileEntry | None = None  # MODEL_CARD.md
+    self_test: SelfTest | None = None  # pictures a device screens before activating the bundle
 
     def by_task(self, task: str) -> tuple[ModelSpec, ...]:
         return tuple(m for m in self.models if m.task == task)
@@ -192,7 +193,9 @@ class Manifest:
         """Every file the manifest vouches for: all variants of all models, the notices and the
         model card; a signed bundle holds exactly these and the manifest itself."""
         entries = [FileEntry(v.file, v.sha256, v.size) for m in self.models for v in m.variants]
-        return (*entries, *self.notices, *((self.card,) if self.card else ()))
+        cases = self.self_test.cases if self.self_test else ()
+        tests = [FileEntry(c.file, c.sha256, c.size) for c in cases]
+        return (*entries, *self.notices, *((self.card,) if self.card else ()), *tests)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -413,8 +416,14 @@ def parse_manifest(data: Any) -> Manifest:
     expires = _opt(data, "expires", "manifest", str)
     if expires is not None:
         parse_time(expires, "manifest.expires")
+    self_test = _opt(data, "self_test", "manifest", dict)
+    if self_test is not None:
+        self_test = parse_self_test(self_test)
+        for i, case in enumerate(self_test.cases):
+            _safe_name(case.file, f"self_test.cases[{i}].file")
+            _sha(case.sha256, f"self_test.cases[{i}]")
     manifest = Manifest(schema, version, models, notices, created, min_runtime, expires,
-                        _file_entry(card, "card") if card is not None else None)
+                        _file_entry(card, "card") if card is not None else None, self_test)
     names = [e.file for e in manifest.files()]
     if len(set(names)) != len(names) or "manifest.json" in names:
         raise ManifestError("manifest: a file is listed twice, or the manifest lists itself")

@@ -7,7 +7,10 @@ RFC 3339 with a ``Z`` (``2026-12-02T13:00:00Z``)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from .errors import ManifestError
 
@@ -36,3 +39,46 @@ def parse_time(text: str, where: str = "time") -> datetime:
 
 def format_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime(_TIME)
+
+
+@dataclass(frozen=True)
+class SelfTestCase:
+    """A picture shipped in the bundle and what screening it must give on each machine."""
+
+    file: str
+    sha256: str
+    size: int
+    expected: Mapping[str, Mapping[str, Any]]  # machine -> {"verdict", "faces", "signals"}
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    """Run before a bundle becomes active: a bundle that verifies but screens wrongly on this
+    device (a kernel that computes other numbers, a broken variant) is never activated."""
+
+    cases: tuple[SelfTestCase, ...]
+    tolerance: Mapping[str, float]  # signal name -> largest allowed |difference|
+
+
+def parse_self_test(d: Any, where: str = "self_test") -> SelfTest:
+    if not isinstance(d, dict) or not isinstance(d.get("cases"), list) or not d["cases"]:
+        raise ManifestError(f"{where}: expected {{'cases': [...], 'tolerance': {{...}}}}")
+    tolerance = d.get("tolerance")
+    if not isinstance(tolerance, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1
+        for v in tolerance.values()
+    ):
+        raise ManifestError(f"{where}.tolerance: signal -> a number in [0, 1)")
+    cases = []
+    for i, c in enumerate(d["cases"]):
+        w = f"{where}.cases[{i}]"
+        if not isinstance(c, dict) or not isinstance(c.get("expected"), dict):
+            raise ManifestError(f"{w}: expected file, sha256, size and expected")
+        for machine, e in c["expected"].items():
+            if not isinstance(e, dict) or not {"verdict", "faces", "signals"} <= set(e):
+                raise ManifestError(f"{w}.expected.{machine}: needs verdict, faces, signals")
+        file, sha, size = c.get("file"), c.get("sha256"), c.get("size")
+        if not (isinstance(file, str) and isinstance(sha, str) and isinstance(size, int)):
+            raise ManifestError(f"{w}: expected file, sha256, size and expected")
+        cases.append(SelfTestCase(file, sha, size, dict(c["expected"])))
+    return SelfTest(tuple(cases), {str(k): float(v) for k, v in tolerance.items()})

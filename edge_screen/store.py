@@ -36,6 +36,7 @@ from .errors import BundleError, SignatureError, StoreBusy, StoreError, UnsafePa
 from .manifest import Manifest
 from .oms import SIGNATURE_FILE
 from .release import format_time
+from .selftest import run_self_test
 from .trust import MANIFEST_FILE, Expectations, FileDigest, verify_bundle
 
 STATE_SCHEMA = "edge-screen.store/1"
@@ -138,10 +139,11 @@ class BundleStore:
 
     def install(self, source: str | Path, trusted: Sequence[bytes], runtime_version: str, *,
                 force_reason: str | None = None,
-                self_test: Callable[[Path], None] | None = None,
+                self_test: Callable[[Path, Manifest], None] | None = run_self_test,
                 now: datetime | None = None) -> Installed:
-        """Verify ``source`` as a copy inside the store and make it the active bundle; the one
-        active before becomes the previous (the last known good)."""
+        """Verify ``source`` as a copy inside the store, screen its self-test pictures with it,
+        and make it the active bundle; the one active before becomes the previous (the last
+        known good). ``self_test=None`` skips the self-test (tests of the store only)."""
         with self._locked():
             state = self._state()
             before = self._installed(state.get("active"))
@@ -154,7 +156,7 @@ class BundleStore:
                 manifest = verify_directory(incoming, trusted, expect, self.limits)
                 self._step("verified")
                 if self_test is not None:
-                    self_test(incoming)
+                    self_test(incoming, manifest)
                 self._step("tested")
             except Exception:
                 shutil.rmtree(incoming, ignore_errors=True)  # refused: leave nothing behind

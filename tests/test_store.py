@@ -18,6 +18,7 @@ from edge_screen import (
     RollbackRefused,
     Screener,
     ScreenerOptions,
+    SelfTestFailed,
     SignatureError,
     StoreBusy,
     StoreError,
@@ -192,3 +193,62 @@ def test_a_file_changed_in_the_active_slot_stops_the_next_screener(
         f.write(b"\x00\x01")
     with pytest.raises(HashMismatch, match=r"face_detector\.fp32\.tflite"):
         Screener(ScreenerOptions(store=store.root, trusted_keys=(keys[0].public,)))
+
+
+def _install_edited(tmp_path: Path, key: Key, edit: Any) -> Path:
+    return make_bundle(tmp_path / "edited", key, edit, version="2027.1.1")
+
+
+def test_a_signed_bundle_that_screens_wrongly_here_is_not_activated(
+    tmp_path: Path, keys: tuple[Key, Key], bundles: dict[str, Path]
+) -> None:
+    """The model team signed it, every hash matches, but its open_nsfw is not the one its
+    self-test was measured with: the self-test catches what the signature cannot."""
+    import hashlib
+
+    import numpy as np
+    from tiny_tflite import tiny_classifier
+
+    store = BundleStore(tmp_path / "store")
+    store.install(bundles[V1], [keys[0].public], __version__)
+    broken = tiny_classifier(224, np.zeros((2, 3)), np.zeros(2))  # always 0.5
+
+    def swap(m: dict[str, Any]) -> None:
+        spec = next(s for s in m["models"] if s["id"] == "open_nsfw")
+        spec["input"] = {**spec["input"], "layout": "NHWC", "color": "RGB"}
+        v = spec["variants"][0]
+        v.update(size=len(broken), sha256=hashlib.sha256(broken).hexdigest())
+
+    root = _install_edited(tmp_path, keys[0], swap)
+    (root / "open_nsfw.int8.tflite").write_bytes(broken)
+    from firmware_tools.sign import sign_directory
+
+    sign_directory(root, keys[0].private)
+    with pytest.raises(SelfTestFailed, match="SELFTEST-"):
+        store.install(root, [keys[0].public], __version__)
+    assert store.status().active.bundle_version == V1  # type: ignore[union-attr]
+    assert screens(store.root, keys[0]) == V1
+
+
+def test_a_bundle_without_a_self_test_is_not_activated(
+    tmp_path: Path, keys: tuple[Key, Key]
+) -> None:
+    def drop(m: dict[str, Any]) -> None:
+        for case in m.pop("self_test")["cases"]:
+            (tmp_path / "edited" / case["file"]).unlink()
+
+    root = _install_edited(tmp_path, keys[0], drop)
+    with pytest.raises(SelfTestFailed, match="carries no self-test"):
+        BundleStore(tmp_path / "store").install(root, [keys[0].public], __version__)
+
+
+def test_a_self_test_expectation_the_bundle_does_not_meet_is_refused(
+    tmp_path: Path, keys: tuple[Key, Key]
+) -> None:
+    def expect_more(m: dict[str, Any]) -> None:
+        for expected in m["self_test"]["cases"][2]["expected"].values():
+            expected["signals"]["sexual"] = 0.9
+
+    root = _install_edited(tmp_path, keys[0], expect_more)
+    with pytest.raises(SelfTestFailed, match=r"sexual 0\.4\d+, expected 0\.9000"):
+        BundleStore(tmp_path / "store").install(root, [keys[0].public], __version__)

