@@ -14,6 +14,8 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from edge_screen.errors import EdgeScreenError
+
 from .pipeline import venv
 from .pipeline.recipe import DEFAULT_OUT, SYNTHETIC_FILE, Work
 
@@ -53,7 +55,31 @@ def cmd_validate(args: argparse.Namespace) -> None:
 def cmd_bundle(args: argparse.Namespace) -> None:
     from .pipeline.bundle import bundle
 
-    bundle(_work(args), Path(args.out), all_variants=args.all_variants)
+    bundle(_work(args), Path(args.out), all_variants=args.all_variants,
+           expires_days=args.expires_days)
+
+
+def cmd_keygen(args: argparse.Namespace) -> None:
+    from .pipeline.sign import keygen
+
+    private, public = keygen(Path(args.out))
+    print(f"keygen: private key {private} (keep it off devices and out of git), "
+          f"public key {public}")
+
+
+def cmd_sign(args: argparse.Namespace) -> None:
+    from .pipeline.sign import sign
+
+    path = sign(Path(args.bundle), Path(args.key).read_bytes())
+    print(f"sign: {path}")
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from .pipeline.sign import verify
+
+    m = verify(Path(args.bundle), [Path(k).read_bytes() for k in args.trust])
+    print(f"verify: {args.bundle}: bundle {m.bundle_version}, {len(m.files())} files, "
+          "signature and every file match")
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -74,12 +100,14 @@ def cmd_build_default(args: argparse.Namespace) -> None:
         fetch(work)
         convert(work)
         validate(work, latency=True, runs=args.runs)
-        bundle(work, Path(args.out), all_variants=args.all_variants)
+        bundle(work, Path(args.out), all_variants=args.all_variants,
+               expires_days=args.expires_days)
 
 
 ALL_VARIANTS = ("write every variant the recipe builds, not only those some platform prefers "
                 "(the device bundle); load it with --bundle DIR")
 
+EXPIRES = "devices refuse to install the bundle this many days after it is built"
 # ``edge-screen-fw study NAME ARGS...`` = ``python -m firmware_tools.studies.<module> ARGS...``.
 STUDIES = {
     "face-recall": ("face_recall", "face recall by face size: one pass, short-range, tiles"),
@@ -101,6 +129,11 @@ GROUPS: dict[str, dict[str, str]] = {
         "build-default": "fetch, convert, validate and bundle",
         "remeasure": "re-validate the shipped variants against their float originals and "
         "rewrite the manifest's fidelity, preferences and model card",
+    },
+    "signing (OpenSSF model-signing; devices install with edge-screen bundle install)": {
+        "keygen": "make an EC P-256 signing key pair (PEM)",
+        "sign": "sign a bundle in place, after checking its files and validation numbers",
+        "verify": "check a bundle's signature and every file, as a device does",
     },
     "studies and test data (firmware_tools.studies)": {
         "synth": "regenerate the synthetic high-score open_nsfw inputs",
@@ -155,6 +188,16 @@ def parser() -> argparse.ArgumentParser:
     s = step("bundle", cmd_bundle)
     s.add_argument("--out", default=str(DEFAULT_OUT))
     s.add_argument("--all-variants", action="store_true", help=ALL_VARIANTS)
+    s.add_argument("--expires-days", type=int, help=EXPIRES)
+    s = step("keygen", cmd_keygen, work=False)
+    s.add_argument("--out", required=True, help="directory for the two PEM files")
+    s = step("sign", cmd_sign, work=False)
+    s.add_argument("bundle", metavar="BUNDLE_DIR")
+    s.add_argument("--key", required=True, metavar="PRIVATE_KEY")
+    s = step("verify", cmd_verify, work=False)
+    s.add_argument("bundle", metavar="BUNDLE_DIR")
+    s.add_argument("--trust", action="append", required=True, metavar="PUBLIC_KEY",
+                   help="a trusted public key (repeatable)")
     s = step("synth", cmd_synth)
     s.add_argument("--out", default=str(SYNTHETIC_FILE))
     s.add_argument("--count", type=int, default=24)
@@ -166,6 +209,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=str(DEFAULT_OUT))
     s.add_argument("--runs", type=int, default=30)
     s.add_argument("--all-variants", action="store_true", help=ALL_VARIANTS)
+    s.add_argument("--expires-days", type=int, help=EXPIRES)
     return p
 
 
@@ -201,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (RuntimeError, FileNotFoundError, KeyError) as exc:
+    except (RuntimeError, OSError, KeyError, EdgeScreenError) as exc:
         print(f"edge-screen-fw {args.command}: error: {exc}", file=sys.stderr)
         return 1
     return 0

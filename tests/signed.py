@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_screen.bundle import default_bundle_dir
-from firmware_tools import sign as fw_sign
+from firmware_tools.pipeline import sign as fw_sign
 
 
 @dataclass(frozen=True)

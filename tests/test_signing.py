@@ -28,7 +28,7 @@ from edge_screen.oms import SIGNATURE_FILE
 from edge_screen.store import verify_directory
 from edge_screen.trust import Expectations
 from edge_screen.version import __version__
-from firmware_tools import sign as fw_sign
+from firmware_tools.pipeline import sign as fw_sign
 
 IMAGES = Path(__file__).parent / "data" / "images"
 

@@ -148,7 +148,7 @@ def test_mutated_signatures_and_manifests_give_only_named_errors(
                 data[pos:pos] = rng.randbytes(rng.randint(1, 16))
         target.write_bytes(bytes(data))
         if rng.random() < 0.5 and target.name == "manifest.json":  # re-signed: the parser's turn
-            from firmware_tools.sign import sign_directory
+            from firmware_tools.pipeline.sign import sign_directory
 
             sign_directory(root, keys[0].private)
         with contextlib.suppress(BundleError):  # anything else escapes and fails the test

@@ -221,7 +221,7 @@ def test_a_signed_bundle_that_screens_wrongly_here_is_not_activated(
 
     root = _install_edited(tmp_path, keys[0], swap)
     (root / "open_nsfw.int8.tflite").write_bytes(broken)
-    from firmware_tools.sign import sign_directory
+    from firmware_tools.pipeline.sign import sign_directory
 
     sign_directory(root, keys[0].private)
     with pytest.raises(SelfTestFailed, match="SELFTEST-"):

@@ -114,7 +114,7 @@ def test_help_lists_every_command_once_in_its_group(capsys: pytest.CaptureFixtur
     listed = [name for group in cli.GROUPS.values() for name in group]
     assert sorted(listed) == sorted(commands)
     assert {"setup", "fetch", "convert", "validate", "bundle", "build-default", "remeasure",
-            "synth", "decision", "study"} == commands
+            "synth", "decision", "study", "keygen", "sign", "verify"} == commands
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
