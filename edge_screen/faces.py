@@ -111,7 +111,7 @@ def _weighted_nms(
 
 
 # The smallest face, in model-input pixels, that BlazeFace full-range finds reliably (recall
-# >= 0.9 from this size up; measured with ``python -m firmware_tools.face_recall``).
+# >= 0.9 from this size up; measured with ``python -m firmware_tools.studies.face_recall``).
 SMALLEST_INPUT_FACE = 20.0
 # Look for faces down to this fraction of the image's short side (tiles when needed): 150 px in a
 # 12 MP photo; face_recall measures recall 1.0 of photo faces >= 6.7 % at ~12 tiles per image.

@@ -4,7 +4,7 @@ The age model was trained on chips aligned by dlib's 5-point predictor and is se
 single pixel of misalignment, so this reproduces dlib's arithmetic exactly, not just its maths:
 float32 where dlib uses float, float64 where it uses double, dlib's ``floor(x + 0.5)`` rounding
 of sample points, integer ``(r + g + b) / 3`` intensities, and trees summed in dlib's order.
-The model comes from ``firmware_tools.landmarks_convert`` (a pickle-free ``.npz``).
+The model comes from ``firmware_tools.pipeline.landmarks_convert`` (a pickle-free ``.npz``).
 """
 
 from __future__ import annotations

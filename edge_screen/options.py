@@ -39,7 +39,7 @@ class ScreenerOptions:
     face_threshold: float | None = None  # None: the manifest's threshold
     # Look for faces down to this fraction of the short side: when one detector pass cannot see
     # them, overlapping tiles are scanned too (about +40 ms on a 12 MP photo here, see
-    # firmware_tools/face_recall.py). 0: one pass only, faster, misses small faces.
+    # firmware_tools/studies/face_recall.py). 0: one pass only, faster, misses small faces.
     min_face: float = 0.05
     sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
     video_limits: VideoLimits = field(default_factory=VideoLimits)

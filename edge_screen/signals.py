@@ -44,28 +44,29 @@ CHIP_SPAN = 1.08
 # Chips are cut from pixels at least this fine (source px per chip px) where the original has
 # them: then dlib's pyramid, not the decoder's scale, makes the chip's last reduction. At 1 (the
 # chip's own resolution) the same face in 1-27 MP photos spread up to 4.2 y, at 2 up to 2.7 y
-# (``python -m firmware_tools.age_floor --sizes [--chip-source 1]``). The cost: a face under
+# (``python -m firmware_tools.studies.age_floor --sizes [--chip-source 1]``). The cost: a face under
 # ~120 px in the working image means one more decode of the photo (full size for a 212 px face
 # in a 12 or 27 MP JPEG), its pixels released once the faces' patches are cut.
 CHIP_SOURCE = 2.0
-# The age floors: a face is aged only when its detector box is at least MIN_AGE_FACE px wide in
-# the pixels its chip is cut from and its detector score at least MIN_AGE_SCORE; the others are
-# reported with no age (and counted in ``Signals.unaged``). ``python -m firmware_tools.age_floor``
+# The age floors: a face is aged only when its detector box is at least MIN_AGE_FACE px wide in the
+# pixels its chip is cut from and its detector score at least MIN_AGE_SCORE; the others are reported
+# with no age (and counted in ``Signals.unaged``). ``python -m firmware_tools.studies.age_floor``
 # measured them on the two adult faces in the repo, pasted at 24-320 px into 1 MP photos (180
-# pastings) and 48 face-free photos of 1-27 MP: ages stay within the model's own large-face
-# scatter (6.5 y) + 1 y from 48 px pastings up, and go 9-34 y wrong under that; the one badly
-# aged face bigger than that had an oversized box (54 px for a 40 px face) scored 0.665; the one
-# false positive on the face-free photos scored 0.608. Score >= 0.67 with box >= 38 px ages
-# every pasting within tolerance and leaves 7 of 141 found faces of >= 48 px unaged. Two faces
-# only, both adults: thin margins, to re-measure with more faces.
+# pastings) and 48 face-free photos of 1-27 MP: ages stay within the model's own large-face scatter
+# (6.5 y) + 1 y from 48 px pastings up, and go 9-34 y wrong under that; the one badly aged face
+# bigger than that had an oversized box (54 px for a 40 px face) scored 0.665; the one false
+# positive on the face-free photos scored 0.608. Score >= 0.67 with box >= 38 px ages every pasting
+# within tolerance and leaves 7 of 141 found faces of >= 48 px unaged. Two faces only, both adults:
+# thin margins, to re-measure with more faces.
 MIN_AGE_FACE = 38.0
 MIN_AGE_SCORE = 0.67
-# The age model moves by years for one pixel of chip shift (``firmware_tools.age_sensitivity``),
-# and landmarks from two views of one face differ by about that much: ages are the mean
-# distribution over the chip and the chip moved by half a pixel left, right, up and down. With
-# 212 px faces pasted at 18 placements into 1, 4, 12 and 27 MP photos, the spread of one
-# placement's ages was at most 2.7 y (16 of 18 within 2 y) from these five chips, 4.3 y (15 of
-# 18) from one (``python -m firmware_tools.age_floor --sizes``); 5 age invokes a face, ~1 ms each.
+# The age model moves by years for one pixel of chip shift
+# (``firmware_tools.studies.age_sensitivity``), and landmarks from two views of one face differ by
+# about that much: ages are the mean distribution over the chip and the chip moved by half a pixel
+# left, right, up and down. With 212 px faces pasted at 18 placements into 1, 4, 12 and 27 MP
+# photos, the spread of one placement's ages was at most 2.7 y (16 of 18 within 2 y) from these five
+# chips, 4.3 y (15 of 18) from one (``python -m firmware_tools.studies.age_floor --sizes``); 5 age
+# invokes a face, ~1 ms each.
 CHIP_SHIFTS = ((0.0, 0.0), (0.5, 0.0), (-0.5, 0.0), (0.0, 0.5), (0.0, -0.5))
 
 
