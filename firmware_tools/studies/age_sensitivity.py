@@ -1,7 +1,8 @@
 """How much the age estimate moves when the 64x64 face chip moves by a pixel or is rescaled.
 
 The model card quotes this to explain why faces are aligned exactly as the age model was
-trained. Uses the shipped bundle's own landmark and age models; prints one line per shift:
+trained. Uses the shipped bundle's own landmark and age models (the variants this machine
+prefers: fp16 everywhere since the device bundle dropped fp32); prints one line per shift:
 
     python -m firmware_tools.studies.age_sensitivity [IMAGE]  # default: astronaut.jpg
 """
@@ -22,7 +23,7 @@ from ..pipeline.recipe import REPO_ROOT
 def main(argv: list[str]) -> int:
     path = argv[0] if argv else str(REPO_ROOT / "tests" / "data" / "images" / "astronaut.jpg")
     rgb = np.asarray(Image.open(path).convert("RGB"))
-    with Screener(threads=1, variants={"age_estimator": "fp32"}) as s:
+    with Screener(threads=1) as s:  # the age variant this machine prefers
         face = s.screen(path).faces[0]
         ext = s._extractor  # the screener's own models, so the numbers are the runtime's
         assert ext.age is not None and ext.landmarker is not None
