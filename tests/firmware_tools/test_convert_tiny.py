@@ -68,7 +68,7 @@ def tiny_recipe() -> Recipe:
         "limits": {"max": {"mean_abs_dp": 0.03, "max_abs_dp": 0.10}},
     }
     preference = {"x86_64": "fastest", "default": ["int8", "fp32"]}
-    return Recipe("test", preference, (ModelRecipe("tiny_violence", raw),))
+    return Recipe("2026.1.1", preference, (ModelRecipe("tiny_violence", raw),))
 
 
 def test_tiny_onnx_converts_validates_and_bundles_within_limits(tmp_path: Path) -> None:

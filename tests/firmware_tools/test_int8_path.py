@@ -46,7 +46,7 @@ def test_tiny_onnx_through_the_tuned_int8_path(tmp_path: Path) -> None:
     raw["convert"]["int8"] = {"weights": "gptq", "gptq_samples": 64,
                               "activation_ranges": "mse", "range_samples": 200, "float_ops": 1}
     model = ModelRecipe("tiny_violence", raw)
-    recipe = Recipe("test", base.preference, (model,))
+    recipe = Recipe("2026.1.1", base.preference, (model,))
     work = Work(tmp_path / "work")
     work.sources.mkdir(parents=True)
     tiny.tiny_onnx(work.source_file(model))
