@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import BundleError, HashMismatch, ManifestError
+from .files import read_plain
 from .manifest import Manifest, ModelSpec, Variant, parse_manifest
 
 MAX_MANIFEST_BYTES = 1 << 20
@@ -54,17 +55,21 @@ class Bundle:
             raise ManifestError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES} bytes")
         try:
             data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ManifestError(f"{manifest_path}: not valid JSON ({exc})") from exc
         return cls(path, parse_manifest(data))
 
     def read_verified(self, file: str, size: int, sha256: str) -> bytes:
         """The file's bytes, after checking them against the manifest."""
-        path = self.root / file
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise BundleError(f"bundle file {file} cannot be read: {exc.strerror or exc}") from exc
+        try:  # no link followed, no FIFO opened, never more than the manifest's size read
+            data = read_plain(self.root / file, size)
+        except HashMismatch:
+            raise
+        except BundleError as exc:
+            if "larger than" in str(exc):
+                raise HashMismatch(f"bundle file {file}: larger than the manifest's {size} "
+                                   "bytes") from exc
+            raise
         if len(data) != size:
             raise HashMismatch(f"bundle file {file}: {len(data)} bytes, manifest says {size}")
         digest = hashlib.sha256(data).hexdigest()
@@ -90,25 +95,19 @@ def open_bundle(bundle: str | Path | None, store: str | Path | None,
     """The bundle a Screener loads: a store's active bundle or a directory, verified against
     the trusted keys when there are any (then only its signed manifest is believed), else the
     directory or the shipped bundle, whose files are checked against its manifest on load."""
+    if store is not None and not trusted_keys:
+        raise BundleError("a store holds signed bundles: give trusted keys to load one")
     if not trusted_keys:
         return Bundle.open(bundle)
-    from .store import BundleStore, verify_directory
+    from .files import load_keys, verify_directory
+    from .store import BundleStore
     from .trust import Expectations
     from .version import __version__
 
-    keys = [_key_bytes(k) for k in trusted_keys]
+    keys = load_keys(trusted_keys)
     if store is not None:
         root, manifest = BundleStore(store).active(keys, __version__)
         return Bundle(root, manifest)
     root = Path(bundle) if bundle is not None else default_bundle_dir()
     expect = Expectations(__version__, datetime.now(UTC))
     return Bundle(root, verify_directory(root, keys, expect))
-
-
-def _key_bytes(key: str | Path | bytes) -> bytes:
-    if isinstance(key, bytes):
-        return key
-    try:
-        return Path(key).read_bytes()[: 1 << 16]
-    except OSError as exc:
-        raise BundleError(f"trusted key {key}: {exc.strerror or exc}") from exc

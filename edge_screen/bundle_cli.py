@@ -14,19 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import EdgeScreenError
-from .store import BundleStore, verify_directory
+from .files import load_keys, verify_directory
+from .store import BundleStore
 from .trust import Expectations
 from .version import __version__
-
-
-def _keys(paths: Sequence[str]) -> list[bytes]:
-    out = []
-    for p in paths:
-        try:
-            out.append(Path(p).read_bytes()[: 1 << 16])
-        except OSError as exc:
-            raise EdgeScreenError(f"trusted key {p}: {exc.strerror or exc}") from exc
-    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,11 +51,11 @@ def main(argv: Sequence[str]) -> int:
     try:
         if args.verb == "verify":
             expect = Expectations(__version__, datetime.now(UTC))
-            m = verify_directory(Path(args.bundle), _keys(args.trust), expect)
+            m = verify_directory(Path(args.bundle), load_keys(args.trust), expect)
             print(f"verified: {args.bundle}: bundle {m.bundle_version}, {len(m.files())} files")
         elif args.verb == "install":
             done = BundleStore(args.store).install(
-                args.bundle, _keys(args.trust), __version__,
+                args.bundle, load_keys(args.trust), __version__,
                 force_reason=args.reason if args.force else None)
             print(f"installed: bundle {done.bundle_version} is active in {args.store}")
         elif args.verb == "rollback":

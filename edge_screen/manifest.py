@@ -330,11 +330,18 @@ def _variant(d: Mapping[str, Any], where: str) -> Variant:
         name=_get(d, "name", where, str),
         file=_safe_name(_get(d, "file", where, str), f"{where}.file"),
         sha256=_sha(_get(d, "sha256", where, str), where),
-        size=_get(d, "size", where, int),
+        size=_size_of(d, where),
         weights=_get(d, "weights", where, str),
         activations=_get(d, "activations", where, str),
         fidelity={str(k): float(v) for k, v in fidelity.items()},
     )
+
+
+def _size_of(d: Mapping[str, Any], where: str) -> int:
+    size: int = _get(d, "size", where, int)
+    if size < 0:
+        raise ManifestError(f"{where}.size: {size} is negative")
+    return size
 
 
 def _safe_name(name: str, where: str) -> str:
@@ -389,7 +396,18 @@ def _model(d: Mapping[str, Any], where: str) -> ModelSpec:
 
 
 def parse_manifest(data: Any) -> Manifest:
-    """Validate decoded ``manifest.json`` data and return it as frozen dataclasses."""
+    """Validate decoded ``manifest.json`` data and return it as frozen dataclasses. Whatever
+    the checks below did not foresee (a list where an object belongs, text for a number) is a
+    ``ManifestError`` too, never a builtin error out of a half-read manifest."""
+    try:
+        return _parse_manifest(data)
+    except (ManifestError, UnsafePath):
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as exc:
+        raise ManifestError(f"manifest: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_manifest(data: Any) -> Manifest:
     if not isinstance(data, dict):
         raise ManifestError("manifest: expected a JSON object")
     schema = _get(data, "schema", "manifest", str)
@@ -434,5 +452,5 @@ def _file_entry(d: Any, where: str) -> FileEntry:
     return FileEntry(
         _safe_name(_get(d, "file", where, str), f"{where}.file"),
         _sha(_get(d, "sha256", where, str), where),
-        _get(d, "size", where, int),
+        _size_of(d, where),
     )

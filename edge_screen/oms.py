@@ -109,6 +109,7 @@ def open_signature(data: bytes, trusted: Sequence[bytes]) -> SignedFiles:
     return the files it vouches for. Raises ``SignatureError`` or ``UnsafePath``."""
     if not trusted:
         raise SignatureError("no trusted public key given")
+    keys = [_public_key(pem) for pem in trusted]  # every one, so a bad rotation key shows now
     if len(data) > MAX_SIGNATURE_BYTES:
         raise SignatureError(f"{SIGNATURE_FILE}: larger than {MAX_SIGNATURE_BYTES} bytes")
     doc = _json(data, SIGNATURE_FILE)
@@ -122,11 +123,17 @@ def open_signature(data: bytes, trusted: Sequence[bytes]) -> SignedFiles:
     if len(signatures) != 1:
         raise SignatureError(f"{SIGNATURE_FILE}: expected one signature, found {len(signatures)}")
     sig = _b64(_field(signatures[0], "sig", str, "signatures[0]"), "signatures[0].sig")
-    hint = _signed_by(pae(PAYLOAD_TYPE, payload), sig, trusted)
+    hint = _signed_by(pae(PAYLOAD_TYPE, payload), sig, keys)
+    material = doc.get("verificationMaterial")
+    named = material.get("publicKey", {}).get("hint") if isinstance(material, dict) and \
+        isinstance(material.get("publicKey"), dict) else None
+    if named is not None and named != hint:  # as model_signing refuses it: "Key mismatch"
+        raise SignatureError(f"{SIGNATURE_FILE}: its key hint names another key than the one "
+                             "that signed it")
     return SignedFiles(_resources(_json(payload, "signed statement")), hint)
 
 
-def _signed_by(message: bytes, sig: bytes, trusted: Sequence[bytes]) -> str:
+def _signed_by(message: bytes, sig: bytes, trusted: Sequence[tuple[Any, bytes]]) -> str:
     """The hint of the trusted key that made ``sig``. The envelope's own hint is not signed, so
     every trusted key is tried rather than trusting it to pick one."""
     _need_cryptography()
@@ -134,8 +141,7 @@ def _signed_by(message: bytes, sig: bytes, trusted: Sequence[bytes]) -> str:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    for pem in trusted:
-        key, spki = _public_key(pem)
+    for key, spki in trusted:
         algorithm = getattr(hashes, _CURVE_HASH[key.curve.name])()
         try:
             key.verify(sig, message, ec.ECDSA(algorithm))
@@ -153,6 +159,8 @@ def _public_key(pem: bytes) -> tuple[Any, bytes]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    if not isinstance(pem, bytes) or pem.count(b"-----BEGIN") != 1:
+        raise SignatureError("a trusted key is one PEM public key (one BEGIN block)")
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as exc:
@@ -216,7 +224,7 @@ def _resources(doc: Any) -> dict[str, str]:
 def _json(data: bytes, what: str) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SignatureError(f"{what}: not JSON ({type(exc).__name__})") from exc
 
 

@@ -49,7 +49,8 @@ class ScreenerOptions:
         _type("bundle", self.bundle, (str, os.PathLike, type(None)))
         _type("store", self.store, (str, os.PathLike, type(None)))
         _type("trusted_keys", self.trusted_keys, (tuple, list))  # a bare str is not a list
-        for key in self.trusted_keys:
+        object.__setattr__(self, "trusted_keys", tuple(self.trusted_keys))  # the caller's list
+        for key in self.trusted_keys:  # may change later; this copy does not
             _type("trusted_keys[]", key, (str, os.PathLike, bytes))
         if self.store is not None and self.bundle is not None:
             raise ValueError("ScreenerOptions: give bundle or store, not both")

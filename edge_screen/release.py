@@ -75,8 +75,13 @@ def parse_self_test(d: Any, where: str = "self_test") -> SelfTest:
         if not isinstance(c, dict) or not isinstance(c.get("expected"), dict):
             raise ManifestError(f"{w}: expected file, sha256, size and expected")
         for machine, e in c["expected"].items():
-            if not isinstance(e, dict) or not {"verdict", "faces", "signals"} <= set(e):
-                raise ManifestError(f"{w}.expected.{machine}: needs verdict, faces, signals")
+            ok = (isinstance(e, dict) and isinstance(e.get("verdict"), str)
+                  and isinstance(e.get("faces"), int) and isinstance(e.get("signals"), dict)
+                  and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                          for v in e["signals"].values()))
+            if not ok:
+                raise ManifestError(f"{w}.expected.{machine}: needs a verdict, a face count "
+                                    "and signals (name -> number or null)")
         file, sha, size = c.get("file"), c.get("sha256"), c.get("size")
         if not (isinstance(file, str) and isinstance(sha, str) and isinstance(size, int)):
             raise ManifestError(f"{w}: expected file, sha256, size and expected")

@@ -43,7 +43,7 @@ class Expectations:
     """What the device requires of a bundle besides a valid signature."""
 
     runtime_version: str  # edge_screen.__version__
-    now: datetime  # aware, UTC
+    now: datetime | None  # aware, UTC; None: no expiry check (a bundle already installed)
     installed_version: str | None = None  # the active bundle's, for the rollback check
     allow_older: bool = False  # an operator's forced rollback (the store logs the reason)
 
@@ -108,7 +108,7 @@ def _check_release(m: Manifest, expect: Expectations) -> None:
         raise IncompatibleRuntime(
             f"bundle {m.bundle_version} needs edge-screen >= {m.min_runtime}, "
             f"this is {expect.runtime_version}")
-    if m.expires is not None and parse_time(m.expires) <= expect.now:
+    if m.expires is not None and expect.now is not None and parse_time(m.expires) <= expect.now:
         raise ExpiredBundle(f"bundle {m.bundle_version} expired at {m.expires}")
     installed = expect.installed_version
     if installed is not None and not expect.allow_older and \

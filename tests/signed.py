@@ -41,5 +41,5 @@ def make_bundle(root: Path, key: Key, edit: Callable[[dict[str, Any]], None] | N
         if edit is not None:
             edit(manifest)
         (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    fw_sign.sign_directory(root, key.private)
+    fw_sign.sign_directory(root, key.private, parse=False)  # a device must cope with anything
     return root

@@ -18,14 +18,15 @@ from edge_screen import (
     ExpiredBundle,
     HashMismatch,
     IncompatibleRuntime,
+    ManifestError,
     Screener,
     ScreenerOptions,
     SignatureError,
     UnsafePath,
 )
 from edge_screen.bundle import default_bundle_dir
+from edge_screen.files import verify_directory
 from edge_screen.oms import SIGNATURE_FILE
-from edge_screen.store import verify_directory
 from edge_screen.trust import Expectations
 from edge_screen.version import __version__
 from firmware_tools.pipeline import sign as fw_sign
@@ -175,3 +176,16 @@ def test_the_sign_command_refuses_a_bundle_without_passing_numbers(
     shutil.copytree(default_bundle_dir(), root)
     fw_sign.sign(root, keys[0].private)
     assert os.path.getsize(root / SIGNATURE_FILE) > 0
+
+
+def test_a_manifest_the_runtime_cannot_parse_is_not_signed(
+    tmp_path: Path, keys: tuple[Key, Key]
+) -> None:
+    root = tmp_path / "b"
+    shutil.copytree(default_bundle_dir(), root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["models"][0]["preferred"] = ["fp32"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="malformed"):
+        fw_sign.sign_directory(root, keys[0].private)
+    assert not (root / SIGNATURE_FILE).exists()

@@ -48,7 +48,7 @@ def test_install_update_rollback_and_status(
     tmp_path: Path, keys: tuple[Key, Key], bundles: dict[str, Path]
 ) -> None:
     store = BundleStore(tmp_path / "store")
-    assert store.status().to_dict() == {"active": None, "previous": None}
+    assert store.status().to_dict() == {"active": None, "previous": None, "highest": None}
     store.install(bundles[V1], [keys[0].public], __version__)
     store.install(bundles[V2], [keys[0].public], __version__)
     status = store.status().to_dict()

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from edge_screen.bundle import Bundle
 from edge_screen.errors import BundleError
+from edge_screen.files import ReadLimits, read_directory, verify_directory
 from edge_screen.manifest import Manifest
 from edge_screen.oms import PAYLOAD_TYPE, SIGNATURE_FILE, envelope, pae, statement
-from edge_screen.store import StoreLimits, read_directory, verify_directory
 from edge_screen.trust import Expectations
 from edge_screen.version import __version__
 
@@ -45,16 +46,19 @@ def keygen(out: Path) -> tuple[Path, Path]:
     return priv_path, pub_path
 
 
-def sign_directory(root: Path, private_pem: bytes) -> Path:
-    """Write ``root/model.sig`` over every file of the bundle directory (no checks of content:
-    ``sign`` is the command that checks)."""
+def sign_directory(root: Path, private_pem: bytes, parse: bool = True) -> Path:
+    """Write ``root/model.sig`` over every file of the bundle directory. Only that its manifest
+    parses is checked (``sign`` checks the rest); ``parse=False`` signs anything, for tests that
+    show what a device does with a signed but malformed manifest."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = serialization.load_pem_private_key(private_pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise BundleError("the signing key must be an EC key (OMS key signing: P-256/384/521)")
-    digests = {n: d.sha256 for n, d in read_directory(root, StoreLimits()).items()}
+    if parse:
+        Bundle.open(root)  # a manifest the runtime cannot parse is not signed
+    digests = {n: d.sha256 for n, d in read_directory(root, ReadLimits()).items()}
     payload = statement(digests, subject=root.resolve().name)
     algorithm = {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[
         key.curve.key_size]
@@ -90,8 +94,6 @@ def check_validation(manifest: Manifest, recipe: Recipe) -> list[str]:
 
 def sign(root: Path, private_pem: bytes, recipe: Recipe | None = None) -> Path:
     """Check the bundle (it loads, its files match its manifest, its numbers pass), then sign."""
-    from edge_screen.bundle import Bundle
-
     bundle = Bundle.open(root)
     bundle.verify_all()
     problems = check_validation(bundle.manifest, recipe or load_recipe())
