@@ -24,6 +24,7 @@ from .faces import TileScan
 from .models import Worker
 from .options import ScreenerOptions
 from .policy import Policy
+from .probe import check_size
 from .report import MediaInfo, ScreeningReport
 
 
@@ -71,7 +72,9 @@ class LiveStream:
 
     def screen_frame(self, rgb: NDArray[np.uint8], timestamp_ms: float) -> ScreeningReport:
         """Screen one upright HxWx3 uint8 RGB frame; timestamps (ms) must increase. Returns the
-        running verdict over every frame of this stream so far."""
+        running verdict over every frame of this stream so far. A frame past the video frame
+        limits (``ScreenerOptions.video_limits``) raises ``MediaTooLarge``: it was not
+        screened, so the caller must not show it as if it had been."""
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3:
             raise TypeError("screen_frame takes an HxWx3 uint8 RGB numpy array")
         if rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
@@ -81,6 +84,7 @@ class LiveStream:
             raise ValueError(f"timestamp_ms must be a finite number, got {timestamp_ms!r}")
         start = time.perf_counter()
         h, w = rgb.shape[:2]
+        check_size("stream frame", w, h, self._options.video_limits)  # as every video frame
         factor = reduce_factor(w, h, self._options.working_min_side)
         small = np.asarray(Image.fromarray(rgb).reduce(factor)) if factor > 1 else rgb
         decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size

@@ -267,6 +267,17 @@ def test_a_stream_refuses_a_timestamp_that_is_not_a_finite_number(
         s.screen_frame(np.zeros((8, 8, 3), np.uint8), ts)
 
 
+def test_a_stream_frame_past_the_frame_limits_is_refused_like_a_video_frame() -> None:
+    """Live frames skipped the one frame-size check every decoded frame passes."""
+    from edge_screen import MediaTooLarge, ScreenerOptions, VideoLimits
+
+    opts = ScreenerOptions(threads=1, workers=1, video_limits=VideoLimits(max_side=64))
+    with Screener(opts) as s, s.stream() as live:
+        live.screen_frame(np.zeros((64, 64, 3), np.uint8), 0)
+        with pytest.raises(MediaTooLarge, match="stream frame of 65x64"):
+            live.screen_frame(np.zeros((64, 65, 3), np.uint8), 10)
+
+
 def test_closing_the_screener_ends_its_streams() -> None:
     s = Screener(threads=1)
     live = s.stream()
