@@ -189,3 +189,11 @@ def test_a_manifest_the_runtime_cannot_parse_is_not_signed(
     with pytest.raises(ManifestError, match="malformed"):
         fw_sign.sign_directory(root, keys[0].private)
     assert not (root / SIGNATURE_FILE).exists()
+
+
+def test_a_truncated_copy_is_refused_naming_the_file(tmp_path: Path, keys: tuple[Key, Key]) -> None:
+    root = make_bundle(tmp_path / "b", keys[0])
+    model = root / "open_nsfw.int8.tflite"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])  # an interrupted copy
+    with pytest.raises(HashMismatch, match=r"open_nsfw\.int8\.tflite: altered"):
+        verify_directory(root, [keys[0].public], expect())
