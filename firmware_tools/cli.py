@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -32,6 +33,12 @@ def cmd_setup(args: argparse.Namespace) -> None:
         print(f"setup: tflite-runtime backend venv ready at {path}")
     except venv.VenvMissing as exc:  # no tflite-runtime wheel for this Python: tests skip it
         print(f"setup: {exc}", file=sys.stderr)
+    from .device.emulate import install_host_tools
+
+    try:  # qemu-user-static and mmdebstrap, for the emulated Pi tests (tests/test_platforms.py)
+        print(f"setup: {install_host_tools()}")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"setup: emulation tools: {exc}", file=sys.stderr)
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
@@ -135,6 +142,10 @@ GROUPS: dict[str, dict[str, str]] = {
         "sign": "sign a bundle in place, after checking its files and validation numbers",
         "verify": "check a bundle's signature and every file, as a device does",
     },
+    "devices (firmware_tools.device)": {
+        "emulate": "run edge-screen or python3 on an emulated Pi userland (--arch aarch64|armv7l)",
+        "wheelhouse": "every wheel an offline Pi needs, for pip install --no-index --find-links",
+    },
     "studies and test data (firmware_tools.studies)": {
         "synth": "regenerate the synthetic high-score open_nsfw inputs",
         "decision": "make or measure the decision-range test photos",
@@ -146,7 +157,7 @@ DESCRIPTION = ("The model team's tooling: rebuild the default model bundle from 
                "packages; the studies and test data behind its choices.")
 HELP = {name: text for group in GROUPS.values() for name, text in group.items()}
 # Commands with their own options, handed over as they are (see each one's --help).
-DELEGATED = ("remeasure", "decision", "study")
+DELEGATED = ("remeasure", "decision", "study", "emulate", "wheelhouse")
 
 
 def _epilog() -> str:
@@ -242,6 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if argv[:1] == ["study"]:
         return study(argv[1:])
+    if argv[:1] == ["emulate"]:
+        from .device.emulate import main as emulate
+
+        return emulate(argv[1:])
+    if argv[:1] == ["wheelhouse"]:
+        from .device.wheelhouse import main as wheelhouse
+
+        return wheelhouse(argv[1:])
     args = parser().parse_args(argv)
     try:
         args.func(args)

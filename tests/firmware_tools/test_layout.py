@@ -59,7 +59,7 @@ def _role(module: str) -> str:
 
 def test_every_module_belongs_to_a_role() -> None:
     roles = {_role(m) for m in GRAPH if m.count(".") >= 2}
-    assert roles == {"pipeline", "jobs", "studies"}
+    assert roles == {"pipeline", "jobs", "studies", "device"}
     top = {p.name for p in PACKAGE.glob("*.py")}
     assert top == {"__init__.py", "__main__.py", "cli.py"}  # cli spans all three roles
 
@@ -85,6 +85,7 @@ def test_there_are_no_import_cycles() -> None:
     ("jobs", {"jobs"}),
     ("pipeline", {"pipeline", "jobs"}),
     ("studies", {"studies", "pipeline", "jobs"}),
+    ("device", {"device", "pipeline"}),
 ])
 def test_imports_point_one_way(role: str, allowed: set[str]) -> None:
     for module, deps in GRAPH.items():
@@ -114,7 +115,8 @@ def test_help_lists_every_command_once_in_its_group(capsys: pytest.CaptureFixtur
     listed = [name for group in cli.GROUPS.values() for name in group]
     assert sorted(listed) == sorted(commands)
     assert {"setup", "fetch", "convert", "validate", "bundle", "build-default", "remeasure",
-            "synth", "decision", "study", "keygen", "sign", "verify"} == commands
+            "synth", "decision", "study", "keygen", "sign", "verify", "emulate",
+            "wheelhouse"} == commands
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
