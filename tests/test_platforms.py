@@ -8,7 +8,8 @@ cortex-a72 against this machine, with the aarch64 variants, scores 0.004, boxes 
 0.7 y; with x86_64's, 0.004, 0.1 px, 0.01 y (most of it the video: PyAV's YUV->RGB conversion
 differs by up to 2 levels between x86 and ARM); tflite-runtime against LiteRT on x86_64, scores
 0.027 (open_nsfw int8), boxes 0, ages 0; armv7l (tflite-runtime, Debian numpy 1.24 and Pillow 9.4)
-against this machine's LiteRT, 0.035, 2.6 px, 0.65 y.
+against this machine's LiteRT, 0.035, 2.6 px, 0.65 y; aarch64 tflite-runtime, 0.040, 1.7 px,
+0.56 y.
 Run with each variant set: the one aarch64 prefers (int8 detector) and x86_64's (fp32), so a
 kernel difference is not mistaken for a variant difference.
 
@@ -52,12 +53,14 @@ def _host(items: list[Path], variants: str) -> dict[str, Any]:
     return smoke.reports(items, variants)
 
 
-def _emulated(arch: str, items: list[Path], variants: str, tmp: Path) -> dict[str, Any]:
+def _emulated(arch: str, items: list[Path], variants: str, tmp: Path,
+              alternative: bool = False) -> dict[str, Any]:
     if any(shutil.which(t) is None for t in (emulate.TARGETS[arch].qemu, "mmdebstrap")):
         pytest.skip(f"no {NEEDS}")
     out = tmp / f"{arch}-{variants}.json"
     run = emulate.run(arch, ["python3", str(SMOKE), "--variants", variants, "--out", str(out),
-                             *map(str, items)], capture_output=True, text=True)
+                             *map(str, items)], alternative=alternative, capture_output=True,
+                      text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     # LiteRT falls back to other kernels, quietly, when it cannot read the CPU's description.
     assert "Error in cpuinfo" not in run.stderr, run.stderr[-3000:]
@@ -75,6 +78,16 @@ def test_aarch64_gives_this_machines_answers(
     assert {name: r["verdict"] for name, r in ours.items()} == {
         "astronaut.jpg": "allow", "grace_hopper.jpg": "allow",
         "hold_minor_drawn_face.jpg": "hold", "review_noise.jpg": "review", "clip.mp4": "allow"}
+
+
+def test_aarch64_on_tflite_runtime_gives_this_machines_answers(
+    items: list[Path], tmp_path: Path
+) -> None:
+    """The alternative backend on the 64-bit Pi (its own site: tflite-runtime needs numpy<2)."""
+    ours = _emulated("aarch64", items, "aarch64", tmp_path, alternative=True)
+    host = _host(items, "aarch64")
+    print(f"aarch64 tflite-runtime vs host LiteRT: largest {smoke.largest(ours, host)}")
+    assert smoke.differences(ours, host, smoke.TFLITE_TOLERANCE) == []
 
 
 @pytest.mark.skipif(not os.environ.get("EDGE_SCREEN_ARMV7"), reason="EDGE_SCREEN_ARMV7=1 runs it")

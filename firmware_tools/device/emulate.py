@@ -32,7 +32,7 @@ from ..pipeline.recipe import REPO_ROOT
 CACHE_ENV = "EDGE_SCREEN_EMULATE_CACHE"
 SUITE = "bookworm"
 PYTHON = "3.11"
-BUILD_VERSION = 1  # raise when the way a userland is made changes
+BUILD_VERSION = 2  # raise when the way a userland is made changes
 
 
 class EmulationUnavailable(RuntimeError):
@@ -55,6 +55,8 @@ class Target:
     features: str
     cpu_architecture: int
     model_name: str
+    # The alternative runtime in a site of its own (tflite-runtime needs numpy<2), by name.
+    alternative: tuple[str, ...] = ()
 
 
 def _manylinux(arch: str, glibc: Sequence[int]) -> tuple[str, ...]:
@@ -68,6 +70,7 @@ TARGETS = {
         ("python3", "libstdc++6", "dash", "coreutils"),
         ("numpy>=1.23", "pillow>=10.1", "av>=12", "ai-edge-litert>=1.2", "cryptography>=41"),
         True, _manylinux("aarch64", range(17, 37)), "fp asimd evtstrm crc32 cpuid", 8, "",
+        ("tflite-runtime>=2.14", "numpy<2", "pillow>=10.1", "av>=12"),
     ),
     # Pi OS 32-bit: PyPI has no armv7 numpy or Pillow wheels (piwheels does, but only PyPI and
     # Debian are reachable here): those two come from Debian, PyAV and tflite-runtime from PyPI.
@@ -162,6 +165,8 @@ def userland(arch: str) -> Path:
             if (libs / link).exists():
                 (libs / link.split("/")[1]).symlink_to(link)
         _pip_target(t, rootfs / "opt" / "site", t.wheels, t.resolve)
+        if t.alternative:
+            _pip_target(t, rootfs / "opt" / "site-tflite", t.alternative, True)
         (rootfs / "proc").mkdir(exist_ok=True)
         (rootfs / "proc" / "cpuinfo").write_text(_cpuinfo(t))
         (work / "ready").write_text(json.dumps(asdict(t)))
@@ -199,17 +204,21 @@ def command_line(rootfs: Path, command: Sequence[str]) -> list[str]:
 
 
 def run(arch: str, command: Sequence[str], pythonpath: Sequence[Path] | None = None,
-        **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        alternative: bool = False, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """Run ``command`` on ``arch``'s userland under qemu, with the working tree installed (or
-    with ``pythonpath`` instead: e.g. what was installed from a wheelhouse)."""
+    with ``pythonpath`` instead: e.g. what was installed from a wheelhouse); ``alternative``:
+    with the target's alternative runtime (tflite-runtime on aarch64) instead of LiteRT."""
     if arch not in TARGETS:
         raise ValueError(f"--arch must be one of {', '.join(TARGETS)}")
     t = TARGETS[arch]
+    if alternative and not t.alternative:
+        raise ValueError(f"{arch} has one runtime only")
     rootfs = userland(arch)
     paths = pythonpath if pythonpath is not None else [install_project(arch, rootfs)]
+    site = rootfs / "opt" / ("site-tflite" if alternative else "site")
     # QEMU_CPU: qemu's default ("max", with SVE) gives LiteRT's int8 kernels wrong numbers.
     environ = {**os.environ, "QEMU_LD_PREFIX": str(rootfs), "QEMU_CPU": t.cpu,
-               "PYTHONPATH": ":".join(map(str, [*paths, rootfs / "opt" / "site"])),
+               "PYTHONPATH": ":".join(map(str, [*paths, site])),
                "PYTHONDONTWRITEBYTECODE": "1"}
     cmd = [_need(t.qemu), *command_line(rootfs, command)]
     return subprocess.run(cmd, env=environ, **kwargs)
@@ -220,13 +229,15 @@ def main(argv: Sequence[str]) -> int:
 
     p = argparse.ArgumentParser(prog="edge-screen-fw emulate", description=__doc__.splitlines()[0])
     p.add_argument("--arch", required=True, choices=sorted(TARGETS))
+    p.add_argument("--tflite-runtime", action="store_true",
+                   help="aarch64: with tflite-runtime (numpy<2) instead of ai-edge-litert")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- edge-screen ... | python3 ...")
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         p.error("give a command after --, e.g. -- edge-screen scan --json photo.jpg")
     try:
-        return run(args.arch, command).returncode
+        return run(args.arch, command, alternative=args.tflite_runtime).returncode
     except (EmulationUnavailable, ValueError, subprocess.CalledProcessError) as exc:
         print(f"edge-screen-fw emulate: error: {exc}", file=sys.stderr)
         return 1
