@@ -105,3 +105,36 @@ def only_the_primary(data: bytes) -> None:
             "besides its primary image: only the primary decodes here, so it is not screened "
             "in part"
         )
+
+
+# Brands of pictures stored as items (HEIF/AVIF): a file that carries one of these but is probed
+# as a video (an AVIF sequence, major brand ``avis``) also has a primary still image item.
+_IMAGE_BRANDS = {b"avif", b"mif1", b"heic", b"heix"}
+
+
+def image_sequence(head: bytes) -> bool:
+    """An ISO-BMFF file whose ftyp lists an image-item brand: its ``meta`` box may hold a
+    primary picture besides the track a video decoder plays."""
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return False
+    size = min(struct.unpack_from(">I", head, 0)[0], len(head))
+    brands = {head[i : i + 4] for i in range(16, size - 3, 4)} | {head[8:12]}
+    return bool(brands & _IMAGE_BRANDS)
+
+
+def as_still(data: bytes) -> bytes:
+    """The same file with its sequence brands (``avis``, ``msf1``) renamed to ``avif``/``mif1``:
+    an AVIF decoder then decodes the primary item, the still that image viewers show, instead
+    of the track. Only the ftyp box changes."""
+    size = struct.unpack_from(">I", data, 0)[0]
+    ftyp = data[:size].replace(b"avis", b"avif").replace(b"msf1", b"mif1")
+    return ftyp + data[size:]
+
+
+def has_primary_picture(data: bytes) -> bool:
+    """Whether the top-level ``meta`` box names a primary item that is a picture."""
+    meta = _find(data, 0, len(data), b"meta")
+    if meta is None:
+        return False
+    pitm = _find(data, *meta, b"pitm")
+    return pitm is not None

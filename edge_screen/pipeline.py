@@ -11,41 +11,21 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 
 from .aggregate import Aggregator
-from .decode import DecodedImage
 from .errors import CorruptMedia, EdgeScreenError, MediaError, ModelError
 from .faces import TileScan
-from .frames import Clip, ClipInfo, Frame, SamplingOptions, check_deadline
+from .frames import Clip, Frame, SamplingOptions, check_deadline
 from .models import Worker
 from .policy import Policy
-from .prepare import Prepared
+from .prepare import Prepared, StillClip
 from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
 
 log = logging.getLogger("edge_screen")
-
-
-class StillClip:
-    """A decoded photo as a clip of one frame."""
-
-    def __init__(self, image: DecodedImage) -> None:
-        self.image = image
-        self.frames_decoded = 1
-
-    @property
-    def info(self) -> ClipInfo:
-        img = self.image
-        return ClipInfo("image", img.format, img.width, img.height, None, None)
-
-    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
-        yield Frame(self.image.rgb, 0.0, keyframe=True, detail=self.image.detail)
-
-    def close(self) -> None:
-        pass
 
 
 @contextmanager

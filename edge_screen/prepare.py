@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,8 +29,8 @@ from PIL import Image
 from .animation import AnimationClip, is_animation
 from .decode import DecodedImage, ImageLimits, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
-from .frames import Clip
-from .isobmff import only_the_primary
+from .frames import Clip, ClipInfo, Frame, SamplingOptions
+from .isobmff import as_still, has_primary_picture, image_sequence, only_the_primary
 from .options import ScreenerOptions
 from .pages import pages_of, pil_page
 from .probe import Probe, check_size, probe
@@ -96,6 +96,8 @@ def _encoded(src: OpenedInput, opts: ScreenerOptions, deadline: float) -> Decode
     """The one dispatch of encoded media: probed once from its first bytes, then streamed to
     the video decoder, or read and opened with Pillow once for ``_picture``."""
     found = probe(src.head)
+    if found.kind == "video" and image_sequence(src.head):
+        return _image_sequence(src.read(deadline), found, opts)
     if found.kind == "video":
         video = src.stream(opts.video_limits.max_bytes, deadline)
         return VideoClip(video, found.format, opts.video_limits, opts.working_min_side)
@@ -105,6 +107,67 @@ def _encoded(src: OpenedInput, opts: ScreenerOptions, deadline: float) -> Decode
     with pillow_errors(f"{found.format} image"):
         im = open_image(data, found)
     return _picture(im, found.format, opts, im.close, data)
+
+
+def _image_sequence(data: bytes, found: Probe, opts: ScreenerOptions) -> Clip:
+    """An AVIF sequence: the track a player plays, and the primary still item that image viewers
+    and file browsers show instead (a decoy track must not hide it), screened as a cover."""
+    only_the_primary(data)  # nor more pictures or thumbnails beside the primary
+    clip = VideoClip(data, found.format, opts.video_limits, opts.working_min_side)
+    if not has_primary_picture(data):
+        return clip
+    try:
+        still_bytes = as_still(data)
+        with pillow_errors("AVIF primary image"):
+            im = open_image(still_bytes, Probe("image", "AVIF"))
+        still = _picture(im, "AVIF", opts, im.close, still_bytes)
+    except BaseException:
+        clip.close()
+        raise
+    return WithCover(StillClip(still) if isinstance(still, DecodedImage) else still, clip)
+
+
+class StillClip:
+    """A decoded photo as a clip of one frame."""
+
+    def __init__(self, image: DecodedImage) -> None:
+        self.image = image
+        self.frames_decoded = 1
+
+    @property
+    def info(self) -> ClipInfo:
+        img = self.image
+        return ClipInfo("image", img.format, img.width, img.height, None, None)
+
+    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
+        yield Frame(self.image.rgb, 0.0, keyframe=True, detail=self.image.detail)
+
+    def close(self) -> None:
+        pass
+
+
+class WithCover:
+    """A clip and a picture the same file shows besides it, counted as one more cover."""
+
+    def __init__(self, cover: Clip, clip: Clip) -> None:
+        self._cover, self._clip = cover, clip
+        self.frames_decoded = 0
+
+    @property
+    def info(self) -> ClipInfo:
+        i = self._clip.info
+        return replace(i, streams=i.streams + 1, covers=i.covers + 1)
+
+    def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
+        for part in (self._cover, self._clip):
+            for frame in part.frames(sampling, deadline):
+                self.frames_decoded = self._cover.frames_decoded + self._clip.frames_decoded
+                yield frame
+        self.frames_decoded = self._cover.frames_decoded + self._clip.frames_decoded
+
+    def close(self) -> None:
+        self._cover.close()
+        self._clip.close()
 
 
 def _picture(

@@ -83,3 +83,37 @@ def add_item(avif: bytes, thumb_of=None) -> bytes:
         else:
             out += avif[s - 8 : e]
     return out
+
+
+def _primary_extent(data: bytes) -> tuple[int, int, int, int, int, int]:
+    """Where the one item's one extent is written in ``iloc``: (offset field, its size, length
+    field, its size, offset, length)."""
+    from edge_screen.isobmff import _find
+
+    meta = _find(data, 0, len(data), b"meta")
+    assert meta is not None
+    found = _find(data, *meta, b"iloc")
+    assert found is not None
+    cs = found[0]
+    version, p = data[cs], cs + 4
+    off_size, len_size = data[p] >> 4, data[p] & 15
+    base_size, idx_size = data[p + 1] >> 4, (data[p + 1] & 15 if version else 0)
+    pos = p + 2
+    count = _uint(data, pos, 2 if version < 2 else 4)
+    pos += (2 if version < 2 else 4) * 2 + (2 if version else 0) + 2 + base_size
+    assert count == 1 and _uint(data, pos, 2) == 1
+    pos += 2 + idx_size
+    return (pos, off_size, pos + off_size, len_size, _uint(data, pos, off_size),
+            _uint(data, pos + off_size, len_size))
+
+
+def sequence_with_other_primary(sequence: bytes, still: bytes) -> bytes:
+    """An AVIF sequence whose primary item (what image viewers show) is ``still``'s picture
+    while its track (what players play) stays as it was: ``still`` is appended inside a
+    ``free`` box and the primary's iloc extent pointed at its picture data."""
+    out = bytearray(sequence)
+    _, _, _, _, offset, length = _primary_extent(still)
+    at, osize, lat, lsize, _, _ = _primary_extent(sequence)
+    out[at : at + osize] = (len(sequence) + 8 + offset).to_bytes(osize, "big")
+    out[lat : lat + lsize] = length.to_bytes(lsize, "big")
+    return bytes(out) + box(b"free", still)

@@ -502,6 +502,49 @@ def test_an_avif_with_more_pictures_than_its_primary_is_unsupported(
     assert "not screened in part" in r.error.message
 
 
+def _avif_sequence(frames: list[Image.Image]) -> bytes:
+    buf = io.BytesIO()
+    frames[0].save(buf, "AVIF", save_all=True, append_images=frames[1:], duration=500)
+    return buf.getvalue()
+
+
+def test_an_avif_sequence_screens_its_primary_still_beside_the_track(screener: Screener) -> None:
+    """An AVIF sequence carries a primary still item that image viewers and file browsers show
+    instead of the track: a decoy track (a cup, a rocket) must not hide a face put there. The
+    primary was left to whatever the video decoder exposed; it is now decoded as a still and
+    screened as a cover."""
+    from avif_items import sequence_with_other_primary
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    cup, rocket = (Image.open(IMAGES / n).convert("RGB").resize((256, 256))
+                   for n in ("coffee.jpg", "rocket.jpg"))
+    face = astronaut().resize((256, 256))
+    decoy = sequence_with_other_primary(_avif_sequence([cup, rocket, cup]),
+                                        encode(face, "AVIF"))
+    from edge_screen.isobmff import as_still
+
+    shown = Image.open(io.BytesIO(as_still(decoy)))
+    assert getattr(shown, "n_frames", 1) == 1 and shown.size == (256, 256)
+    r = screener.screen(decoy)
+    assert r.ok and r.media.kind == "video" and r.media.covers == 1
+    assert len(r.faces) == 1, "the face in the primary item"
+
+
+def test_an_avif_sequence_with_more_items_than_its_primary_is_unsupported(
+    screener: Screener,
+) -> None:
+    """The item check ran on stills only: a sequence went to the video decoder unchecked."""
+    from avif_items import add_item
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    sequence = _avif_sequence([astronaut().resize((128, 128))] * 2)
+    assert screener.screen(sequence).ok
+    r = screener.screen(add_item(sequence))
+    assert r.verdict == "hold" and r.error is not None and r.error.code == "unsupported"
+
+
 def test_a_tiff_with_sub_images_is_unsupported(screener: Screener, tmp_path: Path) -> None:
     """A face in a SubIFD of page 0 (where a DNG keeps its full image) was never decoded: the
     cat on page 0 was screened alone and allowed."""
