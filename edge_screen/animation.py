@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 from PIL import Image, features
 
-from .decode import pillow_errors, shown
+from .decode import BACKGROUNDS, pillow_errors, shown, varying_alpha
 from .errors import MediaTooLarge
 from .frames import ClipInfo, Frame, SamplingOptions, VideoLimits, check_deadline, pick_evenly
 from .probe import check_size
@@ -77,8 +77,12 @@ class AnimationClip:
                 check_size(f"{self._fmt} frame", *self._im.size, self._limits)
                 self.frames_decoded += 1
                 if i in picked:
-                    rgb = np.asarray(shown(self._im, self._min_side)[0], dtype=np.uint8)
-                    yield Frame(rgb, t_ms, keyframe=True)
+                    # A frame with transparency is screened as drawn on a light and on a dark
+                    # background, as stills are: a picture may hide in the alpha of either.
+                    grounds = BACKGROUNDS if varying_alpha(self._im) else (None,)
+                    for bg in grounds:
+                        rgb = np.asarray(shown(self._im, self._min_side, bg)[0], np.uint8)
+                        yield Frame(rgb, t_ms, keyframe=True)
                 t_ms += self._delay()
         self._duration = t_ms / 1e3
 

@@ -184,6 +184,11 @@ def as_shown(im: Image.Image, rgb_im: Image.Image) -> Image.Image:
     return out if isinstance(out, Image.Image) else rgb_im
 
 
+# A viewer draws a transparent picture on its background, light or dark (dark mode): both are
+# screened, so no picture hides in the alpha channel of either.
+BACKGROUNDS = ((255, 255, 255), (0, 0, 0))
+
+
 def varying_alpha(im: Image.Image) -> bool:
     """Whether the current frame has transparency that is not everywhere opaque: then what a
     viewer shows depends on the background it is drawn on (decodes the frame to find out)."""

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import ExifTags, Image
 
 from .decode import (
+    BACKGROUNDS,
     DecodedImage,
     ImageLimits,
     decode_image,
@@ -46,7 +47,6 @@ from .probe import Probe, check_size
 
 Page = Callable[[], DecodedImage]
 _JPEG = Probe("image", "JPEG")
-_BACKGROUNDS = ((255, 255, 255), (0, 0, 0))  # a light and a dark viewer
 _SUB_IFDS = 330  # TIFF tag: offsets of sub-images (thumbnails, full-size raw data) of a page
 
 
@@ -218,7 +218,7 @@ def pages_of(
         pages: list[Page] = [
             partial(pil_page, im, i, fmt, limits, min_side, bg)
             for i in range(count)
-            for bg in _BACKGROUNDS
+            for bg in BACKGROUNDS
         ]
     else:
         # Page 0 of encoded bytes from a decoder of its own: the walk above moved this one,

@@ -630,6 +630,24 @@ def test_a_picture_in_the_alpha_channel_is_screened_on_light_and_dark(
     assert opaque.ok and opaque.media.pages == 1, "an opaque RGBA picture is one page"
 
 
+@pytest.mark.parametrize(("ink", "fmt"), [("black", "PNG"), ("white", "PNG"), ("black", "WEBP")])
+def test_a_picture_in_the_alpha_channel_of_an_animation_is_screened_on_light_and_dark(
+    screener: Screener, ink: str, fmt: str
+) -> None:
+    """Animation frames dropped their alpha (stills did not): a face drawn only in the alpha of
+    an APNG's or animated WebP's one-ink frames was never seen."""
+    grey = np.asarray(astronaut().convert("L"), dtype=np.uint8)
+    h, w = grey.shape
+    alpha = 255 - grey if ink == "black" else grey
+    face = Image.fromarray(np.dstack([np.full((h, w, 3), 0 if ink == "black" else 255,
+                                              np.uint8), alpha]), "RGBA")
+    blank = Image.new("RGBA", (w, h), (0, 0, 0, 0) if ink == "black" else (255, 255, 255, 0))
+    data = encode(face, fmt, save_all=True, append_images=[blank], duration=500, lossless=True)
+    r = screener.screen(data)
+    assert r.ok and r.media.kind == "animation"
+    assert r.faces, "the face drawn in an animation frame's alpha channel was screened"
+
+
 def _inverting_icc() -> bytes:
     """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
 
