@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from .aggregate import Aggregator
-from .decode import reduce_factor
+from .decode import shown
 from .errors import EdgeScreenError
 from .faces import TileScan
 from .models import Worker
@@ -85,8 +85,7 @@ class LiveStream:
         start = time.perf_counter()
         h, w = rgb.shape[:2]
         check_size("stream frame", w, h, self._options.video_limits)  # as every video frame
-        factor = reduce_factor(w, h, self._options.working_min_side)
-        small = np.asarray(Image.fromarray(rgb).reduce(factor)) if factor > 1 else rgb
+        small = np.asarray(shown(Image.fromarray(rgb), self._options.working_min_side)[0])
         decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
         with self._lock:
             if self._closed:
