@@ -106,6 +106,21 @@ def pil_page(
     return DecodedImage(np.ascontiguousarray(np.asarray(rgb_im, dtype=np.uint8)), w, h, fmt)
 
 
+def _any_alpha(im: Image.Image, fmt: str, count: int, limits: ImageLimits) -> bool:
+    """Whether any page has transparency that is not everywhere opaque (then every page is
+    screened on both backgrounds): page 0 alone let a later page hide a picture in its alpha.
+    Each page's size is checked before it is decoded to find out."""
+    try:
+        for i in range(count):
+            im.seek(i)
+            check_size(f"{fmt} page {i + 1}", *im.size, limits)
+            if varying_alpha(im):
+                return True
+        return False
+    finally:
+        im.seek(0)
+
+
 def count_pages(im: Image.Image, fmt: str, limit: int) -> int:
     """The number of pages, walking no further than page ``limit`` + 1 (a TIFF's count is a
     walk through its chain of directories); ``MediaTooLarge`` past ``limit``."""
@@ -205,8 +220,7 @@ def pages_of(
     # Transparency: a viewer draws the picture on its background, light or dark (dark mode):
     # both are screened, so no picture hides in the alpha channel of either.
     with pillow_errors(f"{fmt} transparency"):
-        im.seek(0)
-        alpha = varying_alpha(im)
+        alpha = _any_alpha(im, fmt, count, limits)
     if count + thumbs == 1 and not alpha:
         return None
     if count + thumbs > limits.max_pages:

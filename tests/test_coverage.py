@@ -648,6 +648,22 @@ def test_a_picture_in_the_alpha_channel_of_an_animation_is_screened_on_light_and
     assert r.faces, "the face drawn in an animation frame's alpha channel was screened"
 
 
+def test_a_picture_in_the_alpha_of_a_later_tiff_page_is_screened(
+    screener: Screener, tmp_path: Path
+) -> None:
+    """Transparency was looked for on page 0 only: an opaque cat on page 0 and a face drawn
+    only in the alpha of page 2's one-ink pixels gave 0 faces."""
+    grey = np.asarray(astronaut().convert("L"), dtype=np.uint8)
+    h, w = grey.shape
+    face = Image.fromarray(np.dstack([np.zeros((h, w, 3), np.uint8), 255 - grey]), "RGBA")
+    cat = Image.open(IMAGES / "chelsea.jpg").convert("RGB")
+    path = tmp_path / "pages.tif"
+    cat.save(path, save_all=True, append_images=[face])
+    r = screener.screen(path)
+    assert r.ok and r.media.pages == 4, r.media  # both pages, each on white and on black
+    assert r.faces, "the face in the alpha of page 2 was screened"
+
+
 def _inverting_icc() -> bytes:
     """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
 
