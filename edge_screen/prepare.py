@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from .animation import AnimationClip, is_animation
-from .decode import DecodedImage, ImageLimits, decode_still, open_image, pillow_errors
+from .decode import DecodedImage, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, ClipInfo, Frame, SamplingOptions
 from .isobmff import as_still, has_primary_picture, image_sequence, only_the_primary
@@ -73,7 +73,7 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
 
     try:
         if isinstance(media, np.ndarray):
-            out: DecodedImage | Clip = array_image(media, opts.image_limits, opts.working_min_side)
+            out: DecodedImage | Clip = array_image(media, opts)
         elif isinstance(media, Image.Image):
             im = media  # the caller's: left open, at its first frame
             out = _picture(im, im.format or "PIL", opts, lambda: im.seek(0))
@@ -202,10 +202,12 @@ def _picture(
     return still
 
 
-def array_image(a: NDArray[np.generic], limits: ImageLimits, min_side: int) -> DecodedImage:
+def array_image(a: NDArray[np.generic], opts: ScreenerOptions) -> DecodedImage | Clip:
     """A numpy array of pixels as a decoded photo: HxWx3 uint8 RGB; HxW or HxWx1 grey; HxWx4
-    RGBA, alpha dropped (the stored colours are screened, as for a decoded PNG). ``NotMedia``
-    for other shapes and dtypes (convert to uint8 first: the scale of other types is a guess)."""
+    RGBA, screened as a PNG with that alpha is (on a light and a dark background when it is not
+    everywhere opaque). ``NotMedia`` for other shapes and dtypes (convert to uint8 first: the
+    scale of other types is a guess)."""
+    limits, min_side = opts.image_limits, opts.working_min_side
     if a.dtype != np.uint8:
         raise NotMedia(f"cannot screen a {a.dtype} array: pass uint8 RGB pixels (0..255)")
     if a.ndim == 3 and a.shape[2] == 1:
@@ -215,4 +217,7 @@ def array_image(a: NDArray[np.generic], limits: ImageLimits, min_side: int) -> D
     h, w = a.shape[:2]
     check_size("array", w, h, limits)
     with pillow_errors("array"):
-        return pil_page(Image.fromarray(np.ascontiguousarray(a)), 0, "ARRAY", limits, min_side)
+        im = Image.fromarray(np.ascontiguousarray(a))
+        if im.mode == "RGBA":
+            return _picture(im, "ARRAY", opts, im.close)
+        return pil_page(im, 0, "ARRAY", limits, min_side)

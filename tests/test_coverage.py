@@ -664,6 +664,17 @@ def test_a_picture_in_the_alpha_of_a_later_tiff_page_is_screened(
     assert r.faces, "the face in the alpha of page 2 was screened"
 
 
+def test_a_picture_in_the_alpha_of_an_rgba_array_is_screened(screener: Screener) -> None:
+    """HxWx4 arrays were screened with their alpha dropped, unlike the same pixels as a PNG."""
+    grey = np.asarray(astronaut().convert("L"), dtype=np.uint8)
+    h, w = grey.shape
+    rgba = np.dstack([np.zeros((h, w, 3), np.uint8), 255 - grey])
+    r = screener.screen(rgba)
+    assert r.ok and r.faces, "the face drawn in the array's alpha was screened"
+    opaque = screener.screen(np.dstack([np.asarray(astronaut()), np.full((h, w), 255, np.uint8)]))
+    assert opaque.ok and opaque.media.pages == 1 and opaque.faces
+
+
 def _inverting_icc() -> bytes:
     """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
 
