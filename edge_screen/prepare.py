@@ -31,6 +31,7 @@ from .decode import DecodedImage, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, ClipInfo, Frame, SamplingOptions
 from .isobmff import as_still, has_primary_picture, image_sequence, only_the_primary
+from .motion import embedded_video
 from .options import ScreenerOptions
 from .pages import pages_of, pil_page
 from .probe import Probe, check_size, probe
@@ -106,7 +107,18 @@ def _encoded(src: OpenedInput, opts: ScreenerOptions, deadline: float) -> Decode
         only_the_primary(data)
     with pillow_errors(f"{found.format} image"):
         im = open_image(data, found)
-    return _picture(im, found.format, opts, im.close, data)
+    picture = _picture(im, found.format, opts, im.close, data)
+    motion = embedded_video(data) if found.format == "JPEG" else None
+    if motion is None:
+        return picture
+    # A Motion Photo: gallery apps play the video after the JPEG, so it is screened too.
+    still = StillClip(picture) if isinstance(picture, DecodedImage) else picture
+    try:
+        clip = VideoClip(motion, "MP4 in JPEG", opts.video_limits, opts.working_min_side)
+    except BaseException:
+        still.close()
+        raise
+    return WithCover(still, clip)
 
 
 def _image_sequence(data: bytes, found: Probe, opts: ScreenerOptions) -> Clip:

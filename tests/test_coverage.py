@@ -675,6 +675,45 @@ def test_a_picture_in_the_alpha_of_an_rgba_array_is_screened(screener: Screener)
     assert opaque.ok and opaque.media.pages == 1 and opaque.faces
 
 
+@pytest.fixture(scope="module")
+def face_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    from edge_screen.bench.clip import ClipSpec, make_clip
+
+    path = tmp_path_factory.mktemp("clip") / "face.mp4"
+    make_clip(path, ClipSpec(seconds=2, fps=2, width=640, height=360))  # a face in every frame
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("between", [b"", b"MotionPhoto_Data"])  # Google's, Samsung's
+def test_the_video_of_a_motion_photo_is_screened(
+    screener: Screener, face_clip: bytes, between: bytes
+) -> None:
+    """A Motion Photo is a JPEG with a video after its end, which gallery apps play: only the
+    JPEG was screened (a cat, `allow`, 0 faces) and the video after it never."""
+    cat = encode(Image.open(IMAGES / "chelsea.jpg").convert("RGB"), "JPEG")
+    assert not screener.screen(cat).faces
+    r = screener.screen(cat + between + face_clip)
+    assert r.ok and r.media.kind == "video" and r.media.covers == 1
+    assert r.faces, "the face in the motion photo's video was screened"
+
+
+def test_a_jpeg_end_is_found_past_an_exif_thumbnail_and_plain_trailers(screener: Screener) -> None:
+    """The EXIF thumbnail inside APP1 has its own end marker; bytes after the real end that hold
+    no video (a maker's metadata trailer) leave the photo a photo."""
+    from edge_screen.motion import embedded_video, jpeg_end
+
+    photo = astronaut()
+    thumb = encode(photo.resize((64, 64)), "JPEG")  # a whole JPEG, end marker included
+    plain = encode(photo, "JPEG")
+    app1 = b"Exif\x00\x00" + thumb  # inside a segment: skipped by its length, not scanned
+    data = plain[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + plain[2:]
+    assert jpeg_end(data) == len(data)
+    trailer = data + b"SEFH" + bytes(64)
+    assert jpeg_end(trailer) == len(data) and embedded_video(trailer) is None
+    r = screener.screen(trailer)
+    assert r.ok and r.media.kind == "image" and len(r.faces) == 1
+
+
 def _inverting_icc() -> bytes:
     """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
 

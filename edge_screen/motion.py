@@ -1,0 +1,56 @@
+"""Motion Photos: a JPEG with a video after its end (Google's MicroVideo / MotionPhoto, Samsung's
+motion photos). Gallery apps play that video, so it is a picture the upload shows: it is found
+by walking the JPEG's markers to the main image's end (EOI) and looking at what follows, never
+by trusting the XMP that announces it (an uploader can leave that out)."""
+
+from __future__ import annotations
+
+import struct
+
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RST0-7 carry no length
+_SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
+
+
+def jpeg_end(data: bytes) -> int | None:
+    """The offset just past the main image's EOI marker, or None when the markers do not add
+    up (the decoder then decides what the file is)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos, n = 2, len(data)
+    while pos + 2 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == _EOI:
+            return pos + 2
+        if marker in _STANDALONE or marker == _SOI:
+            pos += 2
+            continue
+        if pos + 4 > n:
+            return None
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        pos += 2 + length
+        if marker == _SOS:  # entropy-coded data up to the next marker that is not RST/stuffing
+            while pos + 1 < n:
+                if data[pos] == 0xFF and data[pos + 1] != 0 and data[pos + 1] not in _STANDALONE:
+                    break
+                pos += 1
+    return None
+
+
+def embedded_video(data: bytes) -> bytes | None:
+    """The ISO-BMFF file (MP4/MOV) that follows a JPEG's end, if one does: the first ``ftyp``
+    box after the EOI, whatever lies between (Samsung writes a marker string there)."""
+    end = jpeg_end(data)
+    if end is None or end >= len(data):
+        return None
+    at = end + 4
+    while (at := data.find(b"ftyp", at)) != -1:
+        (size,) = struct.unpack_from(">I", data, at - 4)
+        if 8 <= size <= len(data) - (at - 4):
+            return data[at - 4 :]
+        at += 4
+    return None
