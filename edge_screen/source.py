@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -20,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .errors import MediaError, MediaIOError, MediaTooLarge, NotMedia
+from .errors import MediaError, MediaIOError, MediaTooLarge, NotMedia, UnsupportedMedia
 from .frames import check_deadline
 
 MediaInput = (
@@ -106,7 +107,7 @@ class OpenedInput:
         self._media = bytes(media) if isinstance(media, bytearray | memoryview) else media
         with self._reading():
             if isinstance(media, str | os.PathLike):
-                self._file = open(media, "rb")  # noqa: SIM115 (closed in ``close``)
+                self._file = _open_regular(media, self.name)
                 self.head = _binary(self._file.read(_HEAD), self.name)
             elif isinstance(media, BytesLike):
                 self.head = bytes(media[:_HEAD])
@@ -186,6 +187,21 @@ class OpenedInput:
             raise
         except OSError as exc:
             raise MediaIOError(f"cannot read {self.name}: {exc.strerror or exc}") from exc
+
+
+def _open_regular(path: str | os.PathLike[str], name: str) -> BinaryIO:
+    """A path's file, if it is a regular file: a FIFO or a device would block the read (and
+    the time budget, checked between reads, could not stop it), so those are refused. Opened
+    without blocking, then checked, then read as usual."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsupportedMedia(f"{name} is not a regular file (a pipe or a device)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _hash_file(fh: BinaryIO, digest: Any, max_bytes: int, deadline: float) -> None:
