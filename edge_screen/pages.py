@@ -13,8 +13,9 @@ Thumbnails are screened, as more pages after the still's own: the JPEG in IFD1 o
 data of every page (an MPO's pictures each have their own), and the thumbnail images of every
 image of a HEIF, which file browsers and some viewers show instead of the picture (a swapped
 thumbnail is an old trick), each turned upright as its picture is. An EXIF thumbnail stored
-uncompressed (TIFF strips) is not screened: the still is unsupported. (Not yet: the thumbnails
-of a HEIF given as a PIL image, and of a PNG whose EXIF follows its pixel data.)
+uncompressed (TIFF strips) is not screened: the still is unsupported. A PNG's EXIF is read
+after its pixels are loaded, so an eXIf chunk after IDAT counts too. (Not yet: the thumbnails
+of a HEIF given as a PIL image.)
 
 A still with one page, no thumbnail and no transparency is not a ``PagesClip``: ``pages_of``
 returns None and the photo decoder (``decode.decode_still``) decodes it.
@@ -160,10 +161,13 @@ def exif_thumbnails(im: Image.Image, fmt: str, count: int) -> list[tuple[bytes, 
 
 def exif_thumbnail(im: Image.Image, fmt: str) -> bytes | None:
     """The JPEG thumbnail in IFD1 of the image's EXIF data, if it has one."""
-    raw = im.info.get("exif")
-    if fmt == "TIFF" or not isinstance(raw, bytes):
+    if fmt == "TIFF":
         return None  # a TIFF's IFD1 is its second page: screened as one
-    ifd1 = im.getexif().get_ifd(ExifTags.IFD.IFD1)
+    exif = im.getexif()  # first: a PNG's eXIf chunk after IDAT is read only once it loads
+    raw = im.info.get("exif")
+    if not isinstance(raw, bytes):
+        return None
+    ifd1 = exif.get_ifd(ExifTags.IFD.IFD1)
     if not ifd1:
         return None
     tiff = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw

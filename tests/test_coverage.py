@@ -714,6 +714,34 @@ def test_a_jpeg_end_is_found_past_an_exif_thumbnail_and_plain_trailers(screener:
     assert r.ok and r.media.kind == "image" and len(r.faces) == 1
 
 
+def _exif_with_thumbnail(thumb: bytes) -> bytes:
+    """TIFF-structured EXIF: IFD0 (Orientation 1) -> IFD1 pointing at a JPEG thumbnail."""
+    ifd0, ifd1 = 8, 8 + 2 + 12 + 4
+    data_at = ifd1 + 2 + 2 * 12 + 4
+    out = b"II*\x00" + struct.pack("<I", ifd0)
+    out += struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, 1) + struct.pack("<I", ifd1)
+    out += struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, data_at)
+    out += struct.pack("<HHII", 0x0202, 4, 1, len(thumb)) + struct.pack("<I", 0)
+    return out + thumb
+
+
+@pytest.mark.parametrize("after_pixels", [False, True])
+def test_a_png_exif_thumbnail_is_screened_wherever_its_chunk_is(
+    screener: Screener, after_pixels: bool
+) -> None:
+    """An eXIf chunk after IDAT was read only once the pixels loaded, after the thumbnails had
+    been looked for: a face in its thumbnail was allowed unscreened (attack review)."""
+    import zlib
+
+    exif = _exif_with_thumbnail(encode(astronaut().resize((160, 160)), "JPEG", quality=90))
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    png = encode(Image.open(IMAGES / "coffee.jpg").convert("RGB").resize((256, 256)), "PNG")
+    at = png.index(b"IEND") - 4 if after_pixels else png.index(b"IDAT") - 4
+    r = screener.screen(png[:at] + chunk + png[at:])
+    assert r.ok and r.media.thumbnail and len(r.faces) == 1
+
+
 def _inverting_icc() -> bytes:
     """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
 
