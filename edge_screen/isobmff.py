@@ -138,3 +138,12 @@ def has_primary_picture(data: bytes) -> bool:
         return False
     pitm = _find(data, *meta, b"pitm")
     return pitm is not None
+
+
+def has_movie(data: bytes) -> bool:
+    """Whether the file has a top-level ``moov`` box: tracks a player plays, whatever its brand
+    says (an image brand makes a still decoder show the primary item and skip the track)."""
+    try:
+        return _find(data, 0, len(data), b"moov") is not None
+    except (ValueError, struct.error) as exc:
+        raise CorruptMedia(f"damaged ISO-BMFF boxes: {exc}") from exc

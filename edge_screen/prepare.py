@@ -30,7 +30,13 @@ from .animation import AnimationClip, is_animation
 from .decode import DecodedImage, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, ClipInfo, Frame, SamplingOptions
-from .isobmff import as_still, has_primary_picture, image_sequence, only_the_primary
+from .isobmff import (
+    as_still,
+    has_movie,
+    has_primary_picture,
+    image_sequence,
+    only_the_primary,
+)
 from .motion import embedded_video
 from .options import ScreenerOptions
 from .pages import pages_of, pil_page
@@ -103,6 +109,8 @@ def _encoded(src: OpenedInput, opts: ScreenerOptions, deadline: float) -> Decode
         video = src.stream(opts.video_limits.max_bytes, deadline)
         return VideoClip(video, found.format, opts.video_limits, opts.working_min_side)
     data = src.read(deadline)
+    if found.format in ("AVIF", "HEIF") and has_movie(data):  # tracks behind an image brand
+        return _image_sequence(data, found, opts)
     if found.format == "AVIF":  # a sequence too: its item boxes may declare more pictures
         only_the_primary(data)
     with pillow_errors(f"{found.format} image"):
@@ -122,17 +130,22 @@ def _encoded(src: OpenedInput, opts: ScreenerOptions, deadline: float) -> Decode
 
 
 def _image_sequence(data: bytes, found: Probe, opts: ScreenerOptions) -> Clip:
-    """An AVIF sequence: the track a player plays, and the primary still item that image viewers
-    and file browsers show instead (a decoy track must not hide it), screened as a cover."""
-    only_the_primary(data)  # nor more pictures or thumbnails beside the primary
-    clip = VideoClip(data, found.format, opts.video_limits, opts.working_min_side)
+    """An AVIF or HEIF sequence (chosen by its boxes, not its brand): the tracks a player plays,
+    and the primary still item that image viewers and file browsers show instead (neither may
+    hide the other), screened as a cover."""
+    heif = found.format == "HEIF"
+    if not heif:
+        only_the_primary(data)  # nor more pictures or thumbnails beside the primary
+    clip = VideoClip(data, f"{found.format} sequence", opts.video_limits, opts.working_min_side)
     if not has_primary_picture(data):
         return clip
     try:
-        still_bytes = as_still(data)
-        with pillow_errors("AVIF primary image"):
-            im = open_image(still_bytes, Probe("image", "AVIF"))
-        still = _picture(im, "AVIF", opts, im.close, still_bytes)
+        # libavif decodes the primary item once no sequence brand is left; libheif always does
+        still_bytes = data if heif else as_still(data)
+        fmt = "HEIF" if heif else "AVIF"
+        with pillow_errors(f"{fmt} primary image"):
+            im = open_image(still_bytes, Probe("image", fmt))
+        still = _picture(im, fmt, opts, im.close, still_bytes)
     except BaseException:
         clip.close()
         raise

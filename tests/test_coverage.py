@@ -531,6 +531,44 @@ def test_an_avif_sequence_screens_its_primary_still_beside_the_track(screener: S
     assert len(r.faces) == 1, "the face in the primary item"
 
 
+def test_an_avif_sequence_behind_a_still_brand_screens_its_track(screener: Screener) -> None:
+    """The major brand chose the decoder: 'avif' instead of 'avis' sent a sequence to the still
+    decoder, which showed the primary (a cup) and skipped the track (faces) (attack review)."""
+    from avif_items import sequence_with_other_primary
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    cup = Image.open(IMAGES / "coffee.jpg").convert("RGB").resize((256, 256))
+    faces = _avif_sequence([astronaut().resize((256, 256))] * 3)
+    decoy = sequence_with_other_primary(faces, encode(cup, "AVIF"))
+    decoy = decoy[:8] + b"avif" + decoy[12:]
+    r = screener.screen(decoy)
+    assert r.ok and r.media.kind == "video" and r.media.covers == 1
+    assert r.faces, "the faces of the track were screened"
+
+
+@pytest.mark.parametrize("major", [b"msf1", b"heic", b"mif1"])
+def test_a_heif_with_a_track_screens_the_track_and_the_primary(
+    screener: Screener, major: bytes
+) -> None:
+    """HEIF sequence brands went to the still decoder too: an HEVC primary (a cup) and an AV1
+    track of faces was screened as the cup alone (attack review)."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if not features.check("avif") or not pillow_heif.libheif_info()["HEIF"]:
+        pytest.skip("needs an AVIF encoder and an HEVC encoder")
+    from bmff import still_plus_track
+
+    pillow_heif.register_heif_opener()
+    cup = Image.open(IMAGES / "coffee.jpg").convert("RGB").resize((256, 256))
+    heic = encode(cup, "HEIF", quality=80)
+    faces = _avif_sequence([astronaut().resize((256, 256))] * 3)
+    data = still_plus_track(heic, faces, major, [b"msf1", b"mif1", b"heic", b"iso8"])
+    r = screener.screen(data)
+    assert r.verdict != "allow" or r.faces, (r.verdict, r.media)
+    if r.ok:
+        assert r.media.covers == 1 and r.faces
+
+
 def test_an_avif_sequence_with_more_items_than_its_primary_is_unsupported(
     screener: Screener,
 ) -> None:
