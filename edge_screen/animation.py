@@ -16,7 +16,15 @@ from collections.abc import Callable, Generator
 import numpy as np
 from PIL import Image, features
 
-from .decode import BACKGROUNDS, pillow_errors, shown, varying_alpha
+from .decode import (
+    BACKGROUNDS,
+    orientation,
+    pillow_errors,
+    shown,
+    upright,
+    upright_size,
+    varying_alpha,
+)
 from .errors import MediaTooLarge
 from .frames import ClipInfo, Frame, SamplingOptions, VideoLimits, check_deadline, pick_evenly
 from .probe import check_size
@@ -50,6 +58,9 @@ class AnimationClip:
     ) -> None:
         with pillow_errors(f"{fmt} animation"):
             count = int(getattr(im, "n_frames", 1))
+            # EXIF orientation turns every frame, as it turns a still: a viewer that applies it
+            # to the one applies it to the other.
+            self._turn = orientation(im)
         if count > limits.max_frames:
             raise MediaTooLarge(f"{fmt} animation has {count} frames, over the limit")
         self._im, self._fmt, self._count, self._min_side = im, fmt, count, min_side
@@ -59,7 +70,7 @@ class AnimationClip:
 
     @property
     def info(self) -> ClipInfo:
-        w, h = self._im.size
+        w, h = upright_size(*self._im.size, self._turn)
         fps = self._count / self._duration if self._duration else None
         return ClipInfo("animation", self._fmt, w, h, self._duration, fps)
 
@@ -81,7 +92,8 @@ class AnimationClip:
                     # background, as stills are: a picture may hide in the alpha of either.
                     grounds = BACKGROUNDS if varying_alpha(self._im) else (None,)
                     for bg in grounds:
-                        rgb = np.asarray(shown(self._im, self._min_side, bg)[0], np.uint8)
+                        drawn = upright(shown(self._im, self._min_side, bg)[0], self._turn)
+                        rgb = np.asarray(drawn, np.uint8)
                         yield Frame(rgb, t_ms, keyframe=True)
                 t_ms += self._delay()
         self._duration = t_ms / 1e3

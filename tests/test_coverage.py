@@ -780,6 +780,22 @@ def test_a_png_exif_thumbnail_is_screened_wherever_its_chunk_is(
     assert r.ok and r.media.thumbnail and len(r.faces) == 1
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_animation_frames_are_turned_upright_as_the_still_is(screener: Screener, fmt: str) -> None:
+    """EXIF orientation turned a still but not an animation's frames: the same upside-down face
+    with Orientation 3 was found as a PNG and missed as an APNG (attack review)."""
+    upside_down = astronaut().resize((384, 384)).rotate(180)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    kw = {"lossless": True} if fmt == "WEBP" else {}
+    still = encode(upside_down, fmt, exif=exif)
+    anim = encode(upside_down, fmt, exif=exif, save_all=True, duration=100, **kw,
+                  append_images=[upside_down.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
+    assert len(screener.screen(still).faces) == 1
+    r = screener.screen(anim)
+    assert r.ok and r.media.kind == "animation" and r.faces
+
+
 def _inverting_icc() -> bytes:
     """An ICC v2 RGB display profile whose tone curves run backwards (v -> 1 - v)."""
 
