@@ -165,7 +165,9 @@ class StillClip:
         return ClipInfo("image", img.format, img.width, img.height, None, None)
 
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
-        yield Frame(self.image.rgb, 0.0, keyframe=True, detail=self.image.detail)
+        img = self.image
+        yield Frame(img.rgb, 0.0, keyframe=True, width=img.width, height=img.height,
+                    detail=img.detail)
 
     def close(self) -> None:
         pass
@@ -187,6 +189,9 @@ class WithCover:
         for part in (self._cover, self._clip):
             for frame in part.frames(sampling, deadline):
                 self.frames_decoded = self._cover.frames_decoded + self._clip.frames_decoded
+                if part is self._cover:  # its own size for face boxes, its own tile scan
+                    w, h = frame.width or part.info.width, frame.height or part.info.height
+                    frame = replace(frame, part=-1 - frame.part, width=w, height=h)
                 yield frame
         self.frames_decoded = self._cover.frames_decoded + self._clip.frames_decoded
 

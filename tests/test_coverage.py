@@ -864,3 +864,19 @@ def test_a_still_gif_with_transparency_is_screened_on_light_and_dark() -> None:
         p.clip.close()
     assert light[48, 48].tolist() == [255, 255, 255] and dark[48, 48].tolist() == [0, 0, 0]
     assert light[4, 4].tolist() == dark[4, 4].tolist() == [255, 255, 255]
+
+
+def test_a_cover_keeps_its_own_size_and_tile_scan_beside_the_clip() -> None:
+    """Faces on a cover (a Motion Photo's still, an AVIF sequence's primary) were mapped with
+    the track's size: boxes in the wrong coordinates."""
+    from edge_screen.decode import DecodedImage
+    from edge_screen.frames import SamplingOptions
+    from edge_screen.prepare import StillClip, WithCover
+
+    small = DecodedImage(np.zeros((50, 100, 3), np.uint8), 1000, 500, "JPEG")
+    big = DecodedImage(np.zeros((36, 64, 3), np.uint8), 640, 360, "MP4")
+    clip = WithCover(StillClip(small), StillClip(big))
+    cover, frame = list(clip.frames(SamplingOptions(), float("inf")))
+    assert (cover.width, cover.height, cover.part) == (1000, 500, -1)
+    assert (frame.width, frame.height, frame.part) == (640, 360, 0)
+    assert clip.frames_decoded == 2 and clip.info.covers == 1
