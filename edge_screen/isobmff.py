@@ -132,12 +132,13 @@ def as_still(data: bytes) -> bytes:
 
 
 def has_primary_picture(data: bytes) -> bool:
-    """Whether the top-level ``meta`` box names a primary item that is a picture."""
-    meta = _find(data, 0, len(data), b"meta")
-    if meta is None:
-        return False
-    pitm = _find(data, *meta, b"pitm")
-    return pitm is not None
+    """Whether the top-level ``meta`` box names a primary item (``pitm``). Its type is not
+    looked at: whatever it is, a viewer may show it, so it is decoded and screened."""
+    try:
+        meta = _find(data, 0, len(data), b"meta")
+        return meta is not None and _find(data, *meta, b"pitm") is not None
+    except (ValueError, struct.error) as exc:
+        raise CorruptMedia(f"damaged ISO-BMFF boxes: {exc}") from exc
 
 
 def has_movie(data: bytes) -> bool:

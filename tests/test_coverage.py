@@ -735,6 +735,19 @@ def test_the_video_of_a_motion_photo_is_screened(
     assert r.faces, "the face in the motion photo's video was screened"
 
 
+def test_junk_between_jpeg_segments_does_not_hide_a_motion_photos_video(
+    screener: Screener, face_clip: bytes
+) -> None:
+    """JPEG decoders skip bytes between segments; the marker walk stopped there, and the video
+    after the JPEG went unlooked-for."""
+    cat = encode(Image.open(IMAGES / "chelsea.jpg").convert("RGB"), "JPEG")
+    at = 4 + struct.unpack_from(">H", cat, 4)[0]  # after the first segment (APP0)
+    junk = cat[:at] + b"not a marker" + cat[at:]
+    assert Image.open(io.BytesIO(junk)).size == (451, 300), "still a readable JPEG"
+    r = screener.screen(junk + face_clip)
+    assert r.ok and r.media.kind == "video" and r.faces
+
+
 def test_a_jpeg_end_is_found_past_an_exif_thumbnail_and_plain_trailers(screener: Screener) -> None:
     """The EXIF thumbnail inside APP1 has its own end marker; bytes after the real end that hold
     no video (a maker's metadata trailer) leave the photo a photo."""
