@@ -7,7 +7,6 @@ will get, so a file swapped between check and load cannot slip through.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,10 +15,8 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import BundleError, HashMismatch, ManifestError
-from .files import read_plain
-from .manifest import Manifest, ModelSpec, Variant, parse_manifest
-
-MAX_MANIFEST_BYTES = 1 << 20
+from .files import OverLimit, read_plain
+from .manifest import MAX_MANIFEST_BYTES, Manifest, ModelSpec, Variant, manifest_from_bytes
 
 
 def default_bundle_dir() -> Path:
@@ -47,29 +44,20 @@ class Bundle:
     def open(cls, root: str | Path | None = None) -> Bundle:
         path = Path(root) if root is not None else default_bundle_dir()
         manifest_path = path / "manifest.json"
-        try:
-            raw = manifest_path.read_bytes()[: MAX_MANIFEST_BYTES + 1]
-        except OSError as exc:
-            raise BundleError(f"cannot read {manifest_path}: {exc.strerror or exc}") from exc
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise ManifestError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES} bytes")
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ManifestError(f"{manifest_path}: not valid JSON ({exc})") from exc
-        return cls(path, parse_manifest(data))
+        try:  # read no further than the limit
+            raw = read_plain(manifest_path, MAX_MANIFEST_BYTES)
+        except OverLimit as exc:
+            raise ManifestError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES} bytes") \
+                from exc
+        return cls(path, manifest_from_bytes(raw, str(manifest_path)))
 
     def read_verified(self, file: str, size: int, sha256: str) -> bytes:
         """The file's bytes, after checking them against the manifest."""
         try:  # no link followed, no FIFO opened, never more than the manifest's size read
             data = read_plain(self.root / file, size)
-        except HashMismatch:
-            raise
-        except BundleError as exc:
-            if "larger than" in str(exc):
-                raise HashMismatch(f"bundle file {file}: larger than the manifest's {size} "
-                                   "bytes") from exc
-            raise
+        except OverLimit as exc:
+            raise HashMismatch(f"bundle file {file}: larger than the manifest's {size} bytes") \
+                from exc
         if len(data) != size:
             raise HashMismatch(f"bundle file {file}: {len(data)} bytes, manifest says {size}")
         digest = hashlib.sha256(data).hexdigest()

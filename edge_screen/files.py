@@ -16,9 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BundleError, SignatureError, UnsafePath
-from .manifest import Manifest
+from .manifest import MAX_MANIFEST_BYTES, Manifest
 from .oms import MAX_SIGNATURE_BYTES, SIGNATURE_FILE
-from .trust import MANIFEST_FILE, MAX_MANIFEST_BYTES, Expectations, FileDigest, verify_bundle
+from .trust import MANIFEST_FILE, Expectations, FileDigest, verify_bundle
+
+
+class OverLimit(BundleError):
+    """A file kept going past the number of bytes it may have (callers say what that means:
+    past a size limit, or not the size a manifest lists)."""
+
 
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 CHUNK = 1 << 20
@@ -58,7 +64,7 @@ def chunks(fd: int, limit: int, name: str) -> Iterator[bytes]:
             return
         total += len(chunk)
         if total > limit:
-            raise BundleError(f"bundle entry {name}: larger than {limit} bytes")
+            raise OverLimit(f"bundle entry {name}: larger than {limit} bytes")
         yield chunk
 
 

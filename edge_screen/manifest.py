@@ -7,6 +7,7 @@ dataclasses or raises ``ManifestError`` naming the offending field.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
@@ -27,6 +28,7 @@ from .model_spec import _choice, _get, _input, _opt, _output
 from .release import SelfTest, parse_self_test, parse_time, version_key
 
 SCHEMA = "edge-screen.bundle/2"
+MAX_MANIFEST_BYTES = 1 << 20  # checked before a manifest is parsed
 
 Task = Literal["face_detection", "face_landmarks", "age_estimation", "image_classification"]
 TASKS: tuple[str, ...] = (
@@ -200,6 +202,17 @@ def _model(d: Mapping[str, Any], where: str) -> ModelSpec:
         description=str(d.get("description", "")),
         not_shipped=not_shipped,
     )
+
+
+def manifest_from_bytes(data: bytes, where: str = "manifest.json") -> Manifest:
+    """``parse_manifest`` on the file's bytes: size limit, then JSON, then the schema."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{where}: larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        decoded = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ManifestError(f"{where}: not valid JSON ({type(exc).__name__})") from exc
+    return parse_manifest(decoded)
 
 
 def parse_manifest(data: Any) -> Manifest:

@@ -43,10 +43,10 @@ from .files import (
     read_plain,
     verify_directory,
 )
-from .manifest import Manifest
+from .manifest import MAX_MANIFEST_BYTES, Manifest
 from .release import format_time, version_key
 from .selftest import run_self_test
-from .trust import MANIFEST_FILE, MAX_MANIFEST_BYTES, Expectations
+from .trust import MANIFEST_FILE, Expectations
 
 KeySource = str | os.PathLike[str] | bytes  # PEM bytes, or a file holding them
 

@@ -11,7 +11,6 @@ every file is compared with what was signed before any model is loaded.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,16 +19,14 @@ from .errors import (
     ExpiredBundle,
     HashMismatch,
     IncompatibleRuntime,
-    ManifestError,
     RollbackRefused,
     SignatureError,
 )
-from .manifest import Manifest, parse_manifest
+from .manifest import Manifest, manifest_from_bytes
 from .oms import open_signature
 from .release import parse_time, version_key
 
 MANIFEST_FILE = "manifest.json"
-MAX_MANIFEST_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def verify_bundle(
         raise SignatureError(f"the signature does not cover {MANIFEST_FILE}")
     if hashlib.sha256(manifest).hexdigest() != signed[MANIFEST_FILE]:
         raise HashMismatch(f"{MANIFEST_FILE}: not the bytes that were signed")
-    parsed = _parse(manifest)
+    parsed = manifest_from_bytes(manifest, MANIFEST_FILE)
     listed = {e.file: FileDigest(e.size, e.sha256) for e in parsed.files()}
     files = {n: d for n, d in present.items() if n != MANIFEST_FILE}
     problems = _differences({n: f"{d.size}:{d.sha256}" for n, d in listed.items()},
@@ -79,15 +76,6 @@ def verify_bundle(
                            tuple(problems))
     _check_release(parsed, expect)
     return parsed
-
-
-def _parse(data: bytes) -> Manifest:
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{MANIFEST_FILE}: larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        return parse_manifest(json.loads(data))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ManifestError(f"{MANIFEST_FILE}: not valid JSON ({type(exc).__name__})") from exc
 
 
 def _differences(expected: Mapping[str, str], found: Mapping[str, str]) -> list[str]:
