@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import EdgeScreenError
+from .face_stage import STRATEGIES
 from .policy import VERDICTS
 from .report import ScreeningReport
 from .screener import Screener, ScreenerOptions
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--threads", type=int, metavar="N", help="interpreter threads per model")
     scan.add_argument("--workers", type=int, metavar="N", help="inputs screened at once")
     scan.add_argument("--backend", default="auto", choices=["auto", "litert", "tflite-runtime"])
+    scan.add_argument("--faces", default="auto", choices=["auto", *STRATEGIES],
+                      help="how faces are found (default: the bundle's best; docs/performance.md)")
     scan.add_argument("--fail-on", choices=VERDICTS[1:], help="exit 3 if any verdict reaches this")
     return parser
 
@@ -94,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trusted_keys": tuple(args.trust),
         "policy": args.policy,
         "backend": args.backend,
+        "faces": args.faces,
     }
     for name in ("threads", "workers"):
         value = getattr(args, name)

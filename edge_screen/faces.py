@@ -28,6 +28,7 @@ class Detection:
     box: NDArray[np.float32]  # x0, y0, x1, y1
     keypoints: NDArray[np.float32]  # (num_keypoints, 2) x, y
     score: float
+    detector: str = ""  # the id of a second detector that found it; "" for the SSD detector
 
 
 @cache
@@ -48,7 +49,7 @@ def anchors(size: tuple[int, int], strides: tuple[int, ...], per_layer: int) -> 
     return np.concatenate(centres)
 
 
-def _iou(box: NDArray[np.float32], boxes: NDArray[np.float32]) -> NDArray[np.float32]:
+def iou(box: NDArray[np.float32], boxes: NDArray[np.float32]) -> NDArray[np.float32]:
     x0 = np.maximum(box[0], boxes[:, 0])
     y0 = np.maximum(box[1], boxes[:, 1])
     x1 = np.minimum(box[2], boxes[:, 2])
@@ -91,7 +92,10 @@ def decode(
 
 
 def _weighted_nms(
-    boxes: NDArray[np.float32], kps: NDArray[np.float32], scores: NDArray[np.float32], iou: float
+    boxes: NDArray[np.float32],
+    kps: NDArray[np.float32],
+    scores: NDArray[np.float32],
+    threshold: float,
 ) -> list[Detection]:
     order = np.argsort(-scores)
     boxes, kps, scores = boxes[order], kps[order], scores[order]
@@ -100,7 +104,7 @@ def _weighted_nms(
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        overlap = remaining & (_iou(boxes[i], boxes) > iou)
+        overlap = remaining & (iou(boxes[i], boxes) > threshold)
         overlap[i] = True
         wts = scores[overlap][:, None]
         box = (boxes[overlap] * wts).sum(axis=0) / wts.sum()
@@ -169,15 +173,16 @@ def _cut(det: Detection, region: Region, width: int, height: int) -> bool:
     )
 
 
-def _overlaps(det: Detection, kept: list[Detection], iou: float) -> bool:
-    """Same face as one already kept: IoU over ``iou``, or most of either box inside the other."""
+def overlaps(det: Detection, kept: list[Detection], threshold: float) -> bool:
+    """Same face as one already kept: IoU over ``threshold``, or most of either box inside
+    the other."""
     for k in kept:
         x0, y0 = np.maximum(det.box[:2], k.box[:2])
         x1, y1 = np.minimum(det.box[2:], k.box[2:])
         inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
         a = float((det.box[2] - det.box[0]) * (det.box[3] - det.box[1]))
         b = float((k.box[2] - k.box[0]) * (k.box[3] - k.box[1]))
-        if inter > iou * (a + b - inter) or inter > 0.6 * min(a, b):
+        if inter > threshold * (a + b - inter) or inter > 0.6 * min(a, b):
             return True
     return False
 
@@ -265,7 +270,7 @@ def detect(
                 if not _cut(d, regions[i], width, height)
             ]
             parts += found
-            if any(not _overlaps(d, whole, out.nms_iou) for d in found):
+            if any(not overlaps(d, whole, out.nms_iou) for d in found):
                 hot.add(i)  # a face only tiles see: follow it (the whole pass has the others)
         if scan:
             scan.found(hot)
@@ -279,6 +284,6 @@ def detect(
     )
     kept = list(whole)
     for det in merged:
-        if not _overlaps(det, kept, out.nms_iou):
+        if not overlaps(det, kept, out.nms_iou):
             kept.append(det)
     return sorted(kept, key=lambda d: -d.score)

@@ -6,13 +6,14 @@ pipeline never sees int8. An interpreter is not thread-safe: one ``Model`` per t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import preprocess
+from . import macs, preprocess
 from .backends import Backend, quiet_first_allocation
 from .errors import ModelError
 from .manifest import ModelSpec, Variant
@@ -76,6 +77,36 @@ class Model:
         self._in_place = np.dtype(self._input["dtype"]) == np.float32
         self._mean = np.asarray(self.input.mean, np.float32)
         self._std = np.asarray(self.input.std, np.float32)
+        self.shape = (h, w)  # the input tensor's current size (a "fit" input changes it)
+        self._runs: Counter[tuple[int, int]] = Counter()  # invocations per input size
+        self._load = (backend, content)
+        self._base_macs: int | None = None
+
+    @property
+    def output_names(self) -> list[str]:
+        """The output tensors' names, in the order ``run`` returns them."""
+        return [str(d["name"]) for d in self._outputs]
+
+    def output_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Output tensor name -> shape at the current input size."""
+        return {str(d["name"]): tuple(int(v) for v in d["shape"]) for d in self._outputs}
+
+    def fit(self, height: int, width: int) -> None:
+        """Resize the input tensor of a fully convolutional (``resize: fit``) model; the
+        interpreter keeps the size until the next call asks for another one."""
+        if (height, width) == self.shape:
+            return
+        if self.input.resize != "fit":
+            raise ModelError(f"{self.spec.id}: its input size is fixed at {self.input.size}")
+        shape = [1, 3, height, width] if self.input.layout == "NCHW" else [1, height, width, 3]
+        try:
+            self._interp.resize_tensor_input(self._input["index"], shape)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.spec.id}: cannot resize its input to {shape}: {exc}") from exc
+        self._input = self._interp.get_input_details()[0]
+        self._outputs = self._interp.get_output_details()
+        self.shape = (height, width)
 
     def run_pixels(self, pixels: NDArray[np.uint8]) -> list[NDArray[np.float32]]:
         """``run`` on uint8 RGB pixels of the input's size, normalised as the manifest says.
@@ -93,6 +124,7 @@ class Model:
 
     def _invoke(self, feed: Callable[[Any], None], x: Any) -> list[NDArray[np.float32]]:
         self.invocations += 1
+        self._runs[self.shape] += 1
         try:
             feed(x)
             self._interp.invoke()
@@ -103,6 +135,28 @@ class Model:
         if not all(np.isfinite(o).all() for o in out):
             raise ModelError(f"{self.spec.id} ({self.variant.name}): non-finite output")
         return out
+
+    def runs(self) -> Counter[tuple[int, int]]:
+        """Invocations so far per input size (height, width)."""
+        return Counter(self._runs)
+
+    def invoke_only(self) -> None:
+        """The bare invoke on whatever input is set: what the bench's bounds are made of."""
+        self._interp.invoke()
+
+    def macs(self) -> int:
+        """Multiply-accumulates of every invocation so far (``edge_screen.macs``), for the
+        bench: counted once, on a fresh interpreter at the file's own size, and scaled by input
+        area for a ``fit`` model (fully convolutional: its MACs are proportional to the area).
+        Raises ``NotImplementedError`` where the runtime does not list its ops."""
+        if self._base_macs is None:
+            backend, content = self._load
+            fresh = backend.load(content, 1)
+            fresh.allocate_tensors()
+            self._base_macs = macs.count(fresh)
+        h0, w0 = self.input.size
+        area = sum(n * h * w for (h, w), n in self._runs.items())
+        return round(self._base_macs * area / (h0 * w0))
 
     def _set(self, x: NDArray[np.float32]) -> None:
         self._interp.set_tensor(self._input["index"], _quantise(x, self._input))

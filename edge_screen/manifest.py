@@ -18,6 +18,7 @@ from .model_spec import RESERVED_SIGNALS as RESERVED_SIGNALS
 from .model_spec import RESIZES as RESIZES
 from .model_spec import AgeOutput as AgeOutput
 from .model_spec import Alignment as Alignment
+from .model_spec import CenterFaceOutput as CenterFaceOutput
 from .model_spec import ClassifierOutput as ClassifierOutput
 from .model_spec import FaceDetectorOutput as FaceDetectorOutput
 from .model_spec import InputSpec as InputSpec
@@ -240,8 +241,14 @@ def _parse_manifest(data: Any) -> Manifest:
     if len(set(ids)) != len(ids):
         raise ManifestError("manifest.models: model ids must be unique")
     for task in ("face_detection", "age_estimation", "face_landmarks"):
-        if sum(m.task == task for m in models) > 1:  # only one would run: say so, not ignore it
-            raise ManifestError(f"manifest.models: more than one {task} model")
+        kinds = [type(m.output) for m in models if m.task == task]
+        if len(kinds) != len(set(kinds)):  # only one would run: say so, not ignore it
+            raise ManifestError(f"manifest.models: more than one {task} model of one kind")
+    if any(isinstance(m.output, CenterFaceOutput) for m in models) and not any(
+        isinstance(m.output, FaceDetectorOutput) for m in models
+    ):
+        raise ManifestError("manifest.models: a CenterFace detector maps its boxes onto an SSD "
+                            "detector's, and the bundle has none")
     listed = _opt(data, "notices", "manifest", list) or []
     notices = tuple(_file_entry(n, f"notices[{i}]") for i, n in enumerate(listed))
     card = _opt(data, "card", "manifest", dict)

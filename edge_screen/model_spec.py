@@ -17,8 +17,10 @@ from .errors import ManifestError
 MINOR_BELOW = 18.0
 # Signals the runtime computes itself: a classifier named so would overwrite them.
 RESERVED_SIGNALS = frozenset({"minor"})
-Resize = Literal["letterbox", "stretch", "align_face"]
-RESIZES: tuple[str, ...] = ("letterbox", "stretch", "align_face")
+Resize = Literal["letterbox", "stretch", "align_face", "fit"]
+RESIZES: tuple[str, ...] = ("letterbox", "stretch", "align_face", "fit")
+# "fit" (a fully convolutional model): the input tensor is resized to each picture's aspect.
+FIT_MULTIPLE = 32
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class InputSpec:
     The float value fed to the model is ``(pixel - mean) / std`` per channel (in the model's
     channel order); quantised inputs are then quantised with the tensor's own scale/zero point.
     ``resize_to`` (stretch only) resizes first and centre-crops to ``size`` after.
+
+    ``resize: "fit"`` is for a fully convolutional model: ``size`` is the tensor the file was
+    built with and the pixel budget (area and long side) of a pass; each picture is resized,
+    keeping its aspect, to sides that are multiples of ``FIT_MULTIPLE`` within that budget, and
+    the interpreter's input tensor to match (portrait included, no second file).
+    ``budgets`` gives another budget per ``platform.machine()`` (a slower CPU, a smaller pass).
     """
 
     size: tuple[int, int]  # height, width
@@ -53,6 +61,11 @@ class InputSpec:
     resize_to: tuple[int, int] | None = None
     jpeg_roundtrip_quality: int | None = None
     alignment: Alignment | None = None
+    budgets: tuple[tuple[str, tuple[int, int]], ...] = ()
+
+    def budget(self, machine: str) -> tuple[int, int]:
+        """The ``fit`` budget (height, width) on this CPU architecture."""
+        return dict(self.budgets).get(machine.lower(), self.size)
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,30 @@ class FaceDetectorOutput:
     score_threshold: float
     nms_iou: float
     score_clip: float = 100.0
+
+
+@dataclass(frozen=True)
+class CenterFaceOutput:
+    """CenterFace-style dense decoding: per cell of a ``stride`` grid, a face-centre heatmap,
+    log box size, centre offset and five landmarks (tensors named in ``tensors``).
+
+    Its boxes are mapped (``box_scale``, ``box_shift``: fractions of its box size) onto the
+    boxes of the bundle's SSD detector, so that the landmark cascade, whose box mapping was
+    calibrated on those, and the age limits in detector px see one kind of box.
+    """
+
+    tensors: tuple[tuple[str, str], ...]  # role (heatmap, scale, offset, landmarks) -> name
+    stride: int
+    score_threshold: float
+    nms_iou: float
+    box_scale: tuple[float, float] = (1.0, 1.0)
+    box_shift: tuple[float, float] = (0.0, 0.0)
+
+    def tensor(self, role: str) -> str:
+        return dict(self.tensors)[role]
+
+
+CENTERFACE_TENSORS = ("heatmap", "scale", "offset", "landmarks")
 
 
 @dataclass(frozen=True)
@@ -98,7 +135,7 @@ class LandmarksOutput:
     box_shift: tuple[float, float]
 
 
-Output = FaceDetectorOutput | AgeOutput | ClassifierOutput | LandmarksOutput
+Output = FaceDetectorOutput | CenterFaceOutput | AgeOutput | ClassifierOutput | LandmarksOutput
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -161,8 +198,19 @@ def _input(d: Mapping[str, Any], where: str) -> InputSpec:
         raise ManifestError(f"{where}.std: must not be zero")
     mean = _floats(_get(d, "mean", where, list), 3, f"{where}.mean")
     resize_to = _size(d["resize_to"], f"{where}.resize_to") if d.get("resize_to") else None
+    budgets = tuple(
+        (str(k).lower(), _size(v, f"{where}.budgets.{k}"))
+        for k, v in (_opt(d, "budgets", where, dict) or {}).items()
+    )
+    if budgets and resize != "fit":
+        raise ManifestError(f"{where}.budgets: only a 'fit' input has budgets")
+    size = _size(_get(d, "size", where, list), f"{where}.size")
+    if resize == "fit" and any(v % FIT_MULTIPLE for _, b in budgets for v in b) | any(
+        v % FIT_MULTIPLE for v in size
+    ):
+        raise ManifestError(f"{where}: a 'fit' input's sizes are multiples of {FIT_MULTIPLE}")
     return InputSpec(
-        size=_size(_get(d, "size", where, list), f"{where}.size"),
+        size=size,
         layout=cast(Any, _choice(_get(d, "layout", where, str), ("NHWC", "NCHW"), where)),
         color=cast(Any, _choice(_get(d, "color", where, str), ("RGB", "BGR"), where)),
         mean=(mean[0], mean[1], mean[2]),
@@ -171,11 +219,40 @@ def _input(d: Mapping[str, Any], where: str) -> InputSpec:
         resize_to=resize_to,
         jpeg_roundtrip_quality=_opt(d, "jpeg_roundtrip_quality", where, int),
         alignment=alignment,
+        budgets=budgets,
+    )
+
+
+def _centerface(d: Mapping[str, Any], where: str) -> CenterFaceOutput:
+    names = _get(d, "tensors", where, dict)
+    if set(names) != set(CENTERFACE_TENSORS) or not all(isinstance(v, str) for v in names.values()):
+        raise ManifestError(f"{where}.tensors: name each of {', '.join(CENTERFACE_TENSORS)}")
+    scale = _floats(d.get("box_scale", [1.0, 1.0]), 2, f"{where}.box_scale")
+    if not all(0.5 <= v <= 2.0 for v in scale):
+        raise ManifestError(f"{where}.box_scale: out of range [0.5, 2]")
+    shift = _floats(d.get("box_shift", [0.0, 0.0]), 2, f"{where}.box_shift")
+    if not all(-0.5 <= v <= 0.5 for v in shift):
+        raise ManifestError(f"{where}.box_shift: out of range [-0.5, 0.5]")
+    stride = _get(d, "stride", where, int)
+    threshold = float(_get(d, "score_threshold", where, (int, float)))
+    iou = float(_get(d, "nms_iou", where, (int, float)))
+    if not (1 <= stride <= 64 and 0.0 < threshold < 1.0 and 0.0 < iou < 1.0):
+        raise ManifestError(f"{where}: stride, score_threshold or nms_iou out of range")
+    return CenterFaceOutput(
+        tensors=tuple((role, str(names[role])) for role in CENTERFACE_TENSORS),
+        stride=stride,
+        score_threshold=threshold,
+        nms_iou=iou,
+        box_scale=(scale[0], scale[1]),
+        box_shift=(shift[0], shift[1]),
     )
 
 
 def _output(task: str, d: Mapping[str, Any], where: str) -> Output:
+    if task == "face_detection" and d.get("decoder", "ssd") == "centerface":
+        return _centerface(d, where)
     if task == "face_detection":
+        _choice(d.get("decoder", "ssd"), ("ssd", "centerface"), f"{where}.decoder")
         strides = tuple(int(x) for x in _floats(_get(d, "strides", where, list), None, where))
         return FaceDetectorOutput(
             strides=strides,

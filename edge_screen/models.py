@@ -16,7 +16,7 @@ from .bundle import open_bundle
 from .errors import BundleError
 from .infer import Model
 from .landmarks import ShapePredictor
-from .manifest import ClassifierOutput, FaceDetectorOutput, ModelSpec, Variant
+from .manifest import CenterFaceOutput, ClassifierOutput, FaceDetectorOutput, ModelSpec, Variant
 from .options import ScreenerOptions
 from .policy import Policy
 from .signals import Landmarker, SignalExtractor
@@ -60,6 +60,7 @@ class ModelSet:
             if a is not None and a.source == "landmarks" and self._landmarker is None:
                 raise BundleError(f"{spec.id} aligns faces by landmarks; the bundle has none")
         self._check_face_threshold(opts.face_threshold)
+        self._check_face_strategy(opts.faces)
         self.signals = self._signals()
         missing = policy.requires(self.signals)
         if missing:
@@ -85,6 +86,18 @@ class ModelSet:
                     "it would miss faces (and minors); it may only be lowered"
                 )
 
+    def _check_face_strategy(self, strategy: str) -> None:
+        """A strategy the bundle cannot run is an error, not a quiet fallback; and a second
+        detector's faces need the landmark cascade (its keypoints are not the SSD's)."""
+        dense = [s for s, _, _ in self._chosen if isinstance(s.output, CenterFaceOutput)]
+        if strategy == "centerface" and not dense:
+            raise BundleError("faces='centerface': the bundle has no CenterFace model")
+        for spec, _, _ in self._chosen:
+            a = spec.input.alignment if spec.input else None
+            if dense and a is not None and a.source == "detector":
+                raise BundleError(f"{spec.id} aligns faces by the detector's keypoints, which a "
+                                  "CenterFace detector does not share; use a landmark model")
+
     def _signals(self) -> frozenset[str]:
         """The signals this model set can produce."""
         tasks = {spec.task for spec, _, _ in self._chosen}
@@ -100,7 +113,9 @@ class ModelSet:
         models = [
             Model(spec, v, content, self._backend, threads) for spec, v, content in self._chosen
         ]
+        strategy = None if opts.faces == "auto" else opts.faces
         extractor = SignalExtractor(
-            models, self._landmarker, opts.max_faces, opts.face_threshold, opts.min_face
+            models, self._landmarker, opts.max_faces, opts.face_threshold, opts.min_face,
+            strategy=strategy,
         )
         return Worker(extractor)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .decode import ImageLimits
+from .face_stage import STRATEGIES
 from .frames import SamplingOptions, VideoLimits
 from .policy import Policy
 
@@ -41,6 +42,10 @@ class ScreenerOptions:
     # them, overlapping tiles are scanned too (about +40 ms on a 12 MP photo here, see
     # firmware_tools/studies/face_recall.py). 0: one pass only, faster, misses small faces.
     min_face: float = 0.05
+    # How faces are found (``edge_screen.face_stage``): "auto" (the bundle's best: one
+    # CenterFace pass where the bundle has it), "centerface" or "tiles" (BlazeFace tiles,
+    # down to ``min_face``).
+    faces: str = "auto"
     sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
     video_limits: VideoLimits = field(default_factory=VideoLimits)
 
@@ -58,6 +63,10 @@ class ScreenerOptions:
             raise ValueError("ScreenerOptions.store holds signed bundles: give trusted_keys")
         _type("policy", self.policy, (str, os.PathLike, Policy, type(None)))
         _type("backend", self.backend, (str,))
+        _type("faces", self.faces, (str,))
+        if self.faces not in ("auto", *STRATEGIES):
+            raise ValueError(f"ScreenerOptions.faces: {self.faces!r} is not auto or one of "
+                             f"{', '.join(STRATEGIES)}")
         _type("variants", self.variants, (Mapping,))
         _type("image_limits", self.image_limits, (ImageLimits,))
         _type("sampling", self.sampling, (SamplingOptions,))

@@ -20,9 +20,17 @@ from numpy.typing import NDArray
 
 from . import faces, preprocess
 from .decode import Detail, Patch
+from .face_stage import FaceStage, default_strategy
 from .infer import Model
 from .landmarks import ShapePredictor
-from .manifest import AgeOutput, ClassifierOutput, FaceDetectorOutput, LandmarksOutput, ModelSpec
+from .manifest import (
+    AgeOutput,
+    CenterFaceOutput,
+    ClassifierOutput,
+    FaceDetectorOutput,
+    LandmarksOutput,
+    ModelSpec,
+)
 from .report import CORE_SIGNALS, Face
 
 
@@ -108,21 +116,38 @@ class SignalExtractor:
         min_face: float = faces.DEFAULT_MIN_FACE,
         min_age_face: float = MIN_AGE_FACE,
         min_age_score: float = MIN_AGE_SCORE,
+        strategy: str | None = None,
     ) -> None:
-        self.detector = next((m for m in models if m.spec.task == "face_detection"), None)
+        detectors = [m for m in models if m.spec.task == "face_detection"]
+        ssd = next((m for m in detectors if isinstance(m.spec.output, FaceDetectorOutput)), None)
+        dense = next((m for m in detectors if isinstance(m.spec.output, CenterFaceOutput)), None)
         self.age = next((m for m in models if m.spec.task == "age_estimation"), None)
         self.classifiers = [m for m in models if m.spec.task == "image_classification"]
+        self.detector = ssd  # the SSD detector: its boxes are the ones every face is given in
+        self.faces: FaceStage | None = None
+        if ssd is not None:
+            chosen = strategy or default_strategy(dense is not None)
+            self.faces = FaceStage(ssd, dense, chosen, face_threshold, min_face)
         self.landmarker = landmarker
         self.max_faces = max_faces
         self.face_threshold = face_threshold
         self.min_face = min_face  # fraction of the short side; smaller faces may be missed
         self.min_age_face = min_age_face  # box width in chip-source px; smaller: no age
-        self.min_age_score = min_age_score  # detector score; less sure: no age
+        # Detector score under which a face is not aged, per detector (its scores' own scale).
+        self.min_age_scores = {"": min_age_score}
+        if dense is not None:
+            out = dense.spec.output
+            assert isinstance(out, CenterFaceOutput)
+            self.min_age_scores[dense.spec.id] = min(out.score_threshold, min_age_score)
 
     def invocations(self) -> dict[str, int]:
         """Model id -> how many times it has run (the detector runs once per tile)."""
-        models = [self.detector, self.age, *self.classifiers]
-        return {m.spec.id: m.invocations for m in models if m is not None}
+        return {m.spec.id: m.invocations for m in self.models()}
+
+    def models(self) -> list[Model]:
+        """Every model this extractor may run (the face stage's detectors included)."""
+        found = self.faces.models() if self.faces else []
+        return [*found, *([self.age] if self.age else []), *self.classifiers]
 
     def extract(
         self,
@@ -153,7 +178,7 @@ class SignalExtractor:
             scores[out.signal] = value if prev is None else max(prev, value)
         timing["classify"] = (time.perf_counter() - t) * 1e3
         found: tuple[Face, ...] = ()
-        if self.detector is not None:
+        if self.faces is not None:
             t = time.perf_counter()
             found = self._faces(rgb, width / rgb.shape[1], height / rgb.shape[0], scan, detail)
             timing["faces"] = (time.perf_counter() - t) * 1e3
@@ -170,18 +195,8 @@ class SignalExtractor:
         scan: faces.TileScan | None,
         detail: Detail | None,
     ) -> tuple[Face, ...]:
-        assert self.detector is not None
-        out = self.detector.spec.output
-        assert isinstance(out, FaceDetectorOutput)
-        detections = faces.detect(
-            rgb,
-            self.detector.run_pixels,
-            self.detector.input,
-            out,
-            self.face_threshold,
-            self.min_face,
-            scan,
-        )
+        assert self.faces is not None
+        detections = self.faces.detect(rgb, scan)
         # Original px per working px: the decoders' exact scales when known (boxes into detail).
         ws = detail.working_scale if detail is not None else sx
         sources = self._age_sources(rgb, ws, detections, detail)
@@ -228,7 +243,7 @@ class SignalExtractor:
             # centre (rotation and dlib's pyramid margin included).
             cx, cy, half = (x0 + x1) / 2 * ws, (y0 + y1) / 2 * ws, (x1 - x0) * ws
             region = (cx - half, cy - half, cx + half, cy + half)
-            unsure = i >= self.max_faces or det.score < self.min_age_score
+            unsure = i >= self.max_faces or det.score < self.min_age_scores[det.detector]
             if unsure or (x1 - x0) * ws / scale < self.min_age_face:
                 sources.append(None)
             elif scale == ws:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES
 
-from edge_screen import Screener, faces
+from edge_screen import Screener, ScreenerOptions, faces
 from edge_screen.decode import ImageLimits, decode_image
 from edge_screen.probe import probe
 from edge_screen.signals import SignalExtractor
@@ -133,11 +133,12 @@ def test_tile_scan_runs_all_tiles_first_then_takes_turns_and_follows_faces() -> 
 
 def test_a_stream_finds_small_faces_that_come_into_view_and_keeps_them() -> None:
     """Frames of one stream share a TileScan: faces that appear after the first frame (which
-    ran every tile) are found once their tiles' turn comes, then followed on every frame."""
+    ran every tile) are found once their tiles' turn comes, then followed on every frame (the
+    tiles strategy; the centerface one looks at every frame whole)."""
     data, truth = group_photo(GROUP)
     empty = np.asarray(background("coffee", WORK, np.random.default_rng(1)))
     group = decode_image(data, probe(data[:64]), ImageLimits(), 512).rgb
-    with Screener(threads=2) as s:
+    with Screener(ScreenerOptions(threads=2, faces="tiles")) as s:
         ext, scan = s._extractor, faces.TileScan(per_frame=2)
         ext.extract(empty, W, H, scan)
         turns = -(-len(faces.tiles(*WORK, (192, 192), 0.05, 20.0)) // 2)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -15,7 +13,6 @@ from typing import Any
 
 from ..backends import get_backend
 from ..screener import Screener
-from .clip import ClipSpec, make_clip
 from .cold import measure_cold
 from .device import device_info, load_average
 from .inputs import make_inputs, source_dir
@@ -23,6 +20,8 @@ from .options import Plan, screener_options
 from .peers import measure_peers
 from .stages import measure_stages
 from .stats import stat
+from .strategies import measure_strategies
+from .video import measure_video
 
 SCHEMA = "edge-screen.bench/1"
 # What issue 5 asks on the 2-core x86_64 reference machine (peak RSS: over 200 photos).
@@ -65,31 +64,6 @@ def measure_end_to_end(
     return out, reports
 
 
-def measure_video(s: Screener, folder: Path, plan: Plan) -> dict[str, Any]:
-    """A generated phone clip (1080p H.264 High, a keyframe a second, ~17 Mbit/s, noise, a
-    face; 10 frames a second, as only keyframes are decoded) screened end to end: wall and CPU
-    seconds per clip, and the fraction of the clip's duration that is."""
-    spec = ClipSpec(plan.video_seconds, fps=10)
-    path = folder / "clip.mp4"
-    make_clip(path, spec)
-    report = s.screen(path)  # warm-up, and the report the figures are checked on
-    if not report.ok:
-        raise RuntimeError(f"the generated clip failed to screen: {report.error}")
-    wall, cpu = [], []
-    for _ in range(plan.video_rounds):
-        t, c = time.perf_counter(), os.times()
-        s.screen(path)
-        e = os.times()
-        wall.append(time.perf_counter() - t)
-        cpu.append(e.user - c.user + e.system - c.system)
-    return {"clip": {"seconds": spec.seconds, "width": spec.width, "height": spec.height,
-                     "fps": spec.fps, "codec": spec.codec, "bytes": path.stat().st_size},
-            "screen_s": stat(wall, "s"), "cpu_s": stat(cpu, "s"),
-            "fraction_of_duration": round(statistics.median(wall) / spec.seconds, 4),
-            "frames_screened": report.media.frames_screened,
-            "frames_decoded": report.media.frames_decoded, "faces": len(report.faces)}
-
-
 def _limit(stages: dict[str, Any], e2e: dict[str, Any], reports: Sequence[Any]) -> dict[str, Any]:
     """Invoke-only time per image, each model counted as often as ``screen`` ran it (the
     detector once per tile, the age model once per face), and the bound set by the slower of
@@ -120,8 +94,12 @@ def measure(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
             e2e, reports = measure_end_to_end(s, paths, plan)
             if not args.no_video:
                 e2e["video"] = measure_video(s, Path(tmp), plan)
+            if not args.no_strategies:
+                e2e["face_strategies"] = measure_strategies(s, paths, max(1, plan.rounds // 2))
+            stage = s._extractor.faces
             config = {"threads": s.options.threads, "workers": s.options.workers,
                       "min_face": s.options.min_face,
+                      "faces": stage.strategy if stage is not None else None,
                       "backend": get_backend(s.options.backend).name,
                       "bundle_version": s.bundle.manifest.bundle_version, "models": s.models}
     if not any(m["task"] == "age_estimation" for m in stages["models"].values()):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, replace
 
+from ..face_stage import STRATEGIES
 from ..screener import ScreenerOptions
 
 # The first line of the package docstring: ``--help``'s description.
@@ -26,7 +27,7 @@ class Plan:
     peer_rounds: int = 2
     rss_images: int = 200
     cold_runs: int = 3
-    video_seconds: int = 10  # the generated 1080p clip (a keyframe a second)
+    video_seconds: int = 60  # the generated 1080p clip (a keyframe a second)
     video_rounds: int = 3
 
 
@@ -55,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-face", type=float, metavar="F",
                    help="smallest face looked for, fraction of the short side (default "
                         f"{ScreenerOptions.min_face}; 0: one detector pass, no tiles)")
+    p.add_argument("--faces", choices=["auto", *STRATEGIES], default="auto",
+                   help="face strategy of the main measurement (default: the bundle's best); "
+                        "every strategy the bundle has is also measured side by side")
+    p.add_argument("--no-strategies", action="store_true",
+                   help="skip the side-by-side face strategy measurement")
     p.add_argument("--child-dir", help=argparse.SUPPRESS)
     p.add_argument("--child-count", type=int, default=0, help=argparse.SUPPRESS)
     return p
@@ -62,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
 
 def screener_options(args: argparse.Namespace) -> ScreenerOptions:
     variants = dict(v.split("=", 1) for v in args.variant)
-    opts = ScreenerOptions(bundle=args.bundle, backend=args.backend, variants=variants)
+    opts = ScreenerOptions(bundle=args.bundle, backend=args.backend, variants=variants,
+                           faces=args.faces)
     opts = replace(opts, min_face=args.min_face) if args.min_face is not None else opts
     opts = replace(opts, workers=args.workers) if args.workers is not None else opts
     return replace(opts, threads=args.threads) if args.threads is not None else opts
@@ -71,6 +78,7 @@ def screener_options(args: argparse.Namespace) -> ScreenerOptions:
 def forward_args(args: argparse.Namespace) -> list[str]:
     """The options that shape the screener, for the cold-start child process."""
     out = ["--backend", args.backend, *(f"--variant={v}" for v in args.variant)]
+    out += ["--faces", args.faces]
     out += ["--bundle", args.bundle] if args.bundle else []
     out += ["--min-face", str(args.min_face)] if args.min_face is not None else []
     out += ["--workers", str(args.workers)] if args.workers is not None else []

@@ -19,7 +19,8 @@ def table(r: dict[str, Any]) -> str:
     lines = [f"device   {d['device_model'] or d['cpu']} ({d['machine']}, {d['cpu_count']} CPUs), "
              f"{d['os']}, {d['python']}, load avg {d['load_average']}",
              f"config   {c['backend']} {c['threads']} threads, {c.get('workers', 1)} workers, "
-             f"min_face {c.get('min_face')}, bundle {c['bundle_version']}, "
+             f"faces {c.get('faces')}, min_face {c.get('min_face')}, "
+             f"bundle {c['bundle_version']}, "
              f"{c['inputs']['count']} x {c['inputs']['megapixels']} MP JPEG, {r['mode']}"]
     lines += [_fmt(k, v) for k, v in r["load"].items() if isinstance(v, dict)]
     lines += [_fmt(f"decode {k}", v) for k, v in r["stages"]["decode"].items()]
@@ -40,7 +41,17 @@ def table(r: dict[str, Any]) -> str:
                      f"{v['screen_s']['median']:.2f} s per clip (IQR {v['screen_s']['iqr']:.2f}, "
                      f"n={v['screen_s']['n']}), {v['cpu_s']['median']:.2f} s CPU, "
                      f"{v['fraction_of_duration']:.3f} of its duration, "
-                     f"{v['frames_screened']} frames, {v['faces']} faces")
+                     f"{v['frames_screened']} frames, {v['faces']} faces; "
+                     f"{v['ratio_to_bound']:.2f}x its bound (decode-only "
+                     f"{v['bound_s']['decode_only']:.2f} s + invoke-only "
+                     f"{v['bound_s']['invoke_only']:.2f} s)")
+    for name, x in e.get("face_strategies", {}).items():
+        lines.append(f"  faces {name}: {x['throughput']['median']:.2f} images/s "
+                     f"(IQR {x['throughput']['iqr']:.2f}, n={x['throughput']['n']}), "
+                     f"{x.get('ratio_to_tiles', float('nan')):.2f}x tiles, "
+                     f"{x['gmacs_per_image']:.2f} GMACs and {x['faces_per_image']:g} faces "
+                     "per image, invokes " + ", ".join(
+                         f"{k} {v:g}" for k, v in x["invokes_per_image"].items()))
     for name, p in e["peers"].items():
         lines.append(f"  peer {name}: " + (p.get("note") or f"{p['images_per_s']:.2f} images/s, "
                      f"ours {p['ours_ratio']:.1f}x {json.dumps(p.get('agreement', {}))}"))

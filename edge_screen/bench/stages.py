@@ -59,6 +59,9 @@ def model_input(
     assert i is not None, f"{spec.id} is not a TFLite model"
     if i.resize == "letterbox":
         pixels = preprocess.letterbox(rgb, i.size)[0]
+    elif i.resize == "fit":  # at the file's own size: what a 12 MP photo's pass runs at
+        wh = (i.size[1], i.size[0])
+        pixels = np.asarray(Image.fromarray(rgb).resize(wh, Image.Resampling.BILINEAR))
     elif i.resize == "stretch":
         pixels = preprocess.stretch(rgb, i)
     else:
@@ -114,7 +117,9 @@ def measure_stages(s: Screener, inputs: Sequence[tuple[str, bytes]], plan: Plan)
         content = s.bundle.model_bytes(variant)
         models[spec.id] = Model(spec, variant, content, backend, s.options.threads)
         invokers[spec.id] = InvokeOnly(content, backend, s.options.threads)
-    detector = next((m for m in models.values() if m.spec.task == "face_detection"), None)
+    detector = next(
+        (m for m in models.values() if isinstance(m.spec.output, FaceDetectorOutput)), None
+    )
     rgb, face = working_decode(inputs[0][1], side), None
     for _, d in inputs if detector is not None else ():
         found = face_box(detector, img := working_decode(d, side))  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ from edge_screen.backends import get_backend
 from edge_screen.bundle import Bundle
 from edge_screen.decode import ImageLimits, decode_image
 from edge_screen.infer import Model
-from edge_screen.manifest import FaceDetectorOutput
+from edge_screen.manifest import CenterFaceOutput, FaceDetectorOutput
 from edge_screen.probe import probe
 from edge_screen.signals import SignalExtractor
 
@@ -116,15 +116,28 @@ def scenes(seed: int = 0) -> Iterator[Scene]:
 
 
 def extractors(
-    short_range: Path | None, threads: int, variant_name: str | None = None
+    short_range: Path | None, threads: int, variant_name: str | None = None,
+    bundle_dir: Path | None = None, dense_thresholds: tuple[float, ...] = (),
+    min_faces: tuple[float, ...] = MIN_FACES,
 ) -> dict[str, SignalExtractor]:
-    """Detector-only extractors: the shipped full-range model at each setting, and short-range."""
-    bundle = Bundle.open(None)
+    """Detector-only extractors: the shipped full-range model at each setting, short-range, and
+    the centerface strategy where the bundle has CenterFace."""
+    bundle = Bundle.open(bundle_dir)
     backend = get_backend("auto")
-    spec = next(m for m in bundle.manifest.models if m.task == "face_detection")
+    spec = next(m for m in bundle.manifest.models if isinstance(m.output, FaceDetectorOutput))
     variant = bundle.select(spec, variant_name)
     full = Model(spec, variant, bundle.model_bytes(variant), backend, threads)
     out: dict[str, SignalExtractor] = {"full": SignalExtractor([full], min_face=0.0)}
+    for dspec in bundle.manifest.models:
+        if not isinstance(dspec.output, CenterFaceOutput):
+            continue
+        dv = bundle.select(dspec, None)
+        for thr in dense_thresholds or (dspec.output.score_threshold,):
+            spec_t = dataclasses.replace(
+                dspec, output=dataclasses.replace(dspec.output, score_threshold=thr))
+            dense = Model(spec_t, dv, bundle.model_bytes(dv), backend, threads)
+            out[f"centerface.{dv.name}@{thr:g}"] = SignalExtractor([full, dense],
+                                                                   strategy="centerface")
     if short_range is not None:
         content = short_range.read_bytes()
         assert spec.input is not None and isinstance(spec.output, FaceDetectorOutput)
@@ -138,15 +151,17 @@ def extractors(
         sv = dataclasses.replace(variant, file=short_range.name, size=len(content),
                                  sha256=hashlib.sha256(content).hexdigest())
         out["short"] = SignalExtractor([Model(sspec, sv, content, backend, threads)], min_face=0.0)
-    for f in MIN_FACES:
+    for f in min_faces:
         out[f"full+tiles@{f:g}"] = SignalExtractor([full], min_face=f)
     return out
 
 
 def run(
-    short_range: Path | None, repeats: int, threads: int, variant: str | None = None
+    short_range: Path | None, repeats: int, threads: int, variant: str | None = None,
+    bundle_dir: Path | None = None, dense_thresholds: tuple[float, ...] = (),
+    min_faces: tuple[float, ...] = MIN_FACES,
 ) -> dict[str, object]:
-    exs = extractors(short_range, threads, variant)
+    exs = extractors(short_range, threads, variant, bundle_dir, dense_thresholds, min_faces)
     rows: list[dict[str, object]] = []
     for sc in scenes():
         img = decode_image(sc.jpeg, probe(sc.jpeg[:64]), ImageLimits(), 512)
@@ -157,14 +172,19 @@ def run(
         for mode, ex in exs.items():
             ms, found = [], None
             for _ in range(repeats):
+                before = sum(m.macs() for m in ex.models())
                 sig = ex.extract(img.rgb, img.width, img.height)
                 ms.append(sig.timing_ms["faces"])
+                macs = sum(m.macs() for m in ex.models()) - before
                 found = [f.box for f in sig.faces]
             assert found is not None
             hit, fp = match(sc.truth, found)
-            tiles = len(faces.tiles(w, h, (192, 192), ex.min_face, faces.SMALLEST_INPUT_FACE))
+            tiles = 0
+            if ex.faces is not None and ex.faces.strategy == "tiles":
+                tiles = len(faces.tiles(w, h, (192, 192), ex.min_face, faces.SMALLEST_INPUT_FACE))
             row["modes"][mode] = {  # type: ignore[index]
-                "hit": hit, "false_positives": fp, "ms": statistics.median(ms), "tiles": tiles}
+                "hit": hit, "false_positives": fp, "ms": statistics.median(ms), "tiles": tiles,
+                "gmacs": macs / 1e9}
         rows.append(row)
         print(f"  {sc.name}", file=sys.stderr, flush=True)
     return {"modes": list(exs), "images": rows}
@@ -214,6 +234,8 @@ def table(result: dict) -> str:  # type: ignore[type-arg]
         ms = {m: statistics.median(r["modes"][m]["ms"] for r in sr) for m in modes}
         lines.append(f"{f'ms/image {scene} ({w}x{h})':<26}" + " ".join(
             f"{ms[m]:>9.1f} ({sr[0]['modes'][m]['tiles']:>2}t)" for m in modes))
+        gm = {m: statistics.median(r["modes"][m]["gmacs"] for r in sr) for m in modes}
+        lines.append(f"{f'GMACs/image {scene}':<26}" + " ".join(f"{gm[m]:>15.2f}" for m in modes))
     return "\n".join(lines)
 
 
@@ -226,8 +248,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per image and mode")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", help="face detector variant (default: this machine's preferred)")
+    ap.add_argument("--bundle", type=Path, help="bundle directory (default: the shipped one)")
+    ap.add_argument("--centerface-threshold", type=float, action="append", default=[],
+                    help="CenterFace score thresholds to measure (default: the manifest's)")
+    ap.add_argument("--min-face", type=float, action="append", default=[],
+                    help=f"tile settings to measure (default: {', '.join(map(str, MIN_FACES))})")
     args = ap.parse_args(argv)
-    result = run(args.short_range, args.repeats, args.threads, args.variant)
+    result = run(args.short_range, args.repeats, args.threads, args.variant, args.bundle,
+                 tuple(args.centerface_threshold), tuple(args.min_face) or MIN_FACES)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(table(result))
