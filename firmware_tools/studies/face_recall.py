@@ -20,8 +20,10 @@ import argparse
 import dataclasses
 import hashlib
 import io
+import itertools
 import json
 import math
+import platform
 import statistics
 import sys
 from collections.abc import Iterator
@@ -118,7 +120,7 @@ def scenes(seed: int = 0) -> Iterator[Scene]:
 def extractors(
     short_range: Path | None, threads: int, variant_name: str | None = None,
     bundle_dir: Path | None = None, dense_thresholds: tuple[float, ...] = (),
-    min_faces: tuple[float, ...] = MIN_FACES,
+    min_faces: tuple[float, ...] = MIN_FACES, dense_budgets: tuple[tuple[int, int], ...] = (),
 ) -> dict[str, SignalExtractor]:
     """Detector-only extractors: the shipped full-range model at each setting, short-range, and
     the centerface strategy where the bundle has CenterFace."""
@@ -132,12 +134,17 @@ def extractors(
         if not isinstance(dspec.output, CenterFaceOutput):
             continue
         dv = bundle.select(dspec, None)
-        for thr in dense_thresholds or (dspec.output.score_threshold,):
+        assert dspec.input is not None
+        here = dspec.input.budget(platform.machine())
+        for (h, w), thr in itertools.product(
+            dense_budgets or (here,), dense_thresholds or (dspec.output.score_threshold,)
+        ):
             spec_t = dataclasses.replace(
-                dspec, output=dataclasses.replace(dspec.output, score_threshold=thr))
+                dspec, output=dataclasses.replace(dspec.output, score_threshold=thr),
+                input=dataclasses.replace(dspec.input, budgets=((platform.machine(), (h, w)),)))
             dense = Model(spec_t, dv, bundle.model_bytes(dv), backend, threads)
-            out[f"centerface.{dv.name}@{thr:g}"] = SignalExtractor([full, dense],
-                                                                   strategy="centerface")
+            out[f"cf.{dv.name}.{w}x{h}@{thr:g}"] = SignalExtractor([full, dense],
+                                                                  strategy="centerface")
     if short_range is not None:
         content = short_range.read_bytes()
         assert spec.input is not None and isinstance(spec.output, FaceDetectorOutput)
@@ -159,9 +166,10 @@ def extractors(
 def run(
     short_range: Path | None, repeats: int, threads: int, variant: str | None = None,
     bundle_dir: Path | None = None, dense_thresholds: tuple[float, ...] = (),
-    min_faces: tuple[float, ...] = MIN_FACES,
+    min_faces: tuple[float, ...] = MIN_FACES, dense_budgets: tuple[tuple[int, int], ...] = (),
 ) -> dict[str, object]:
-    exs = extractors(short_range, threads, variant, bundle_dir, dense_thresholds, min_faces)
+    exs = extractors(short_range, threads, variant, bundle_dir, dense_thresholds, min_faces,
+                     dense_budgets)
     rows: list[dict[str, object]] = []
     for sc in scenes():
         img = decode_image(sc.jpeg, probe(sc.jpeg[:64]), ImageLimits(), 512)
@@ -253,9 +261,12 @@ def main(argv: list[str]) -> int:
                     help="CenterFace score thresholds to measure (default: the manifest's)")
     ap.add_argument("--min-face", type=float, action="append", default=[],
                     help=f"tile settings to measure (default: {', '.join(map(str, MIN_FACES))})")
+    ap.add_argument("--centerface-budget", action="append", default=[], metavar="WxH",
+                    help="CenterFace pixel budgets to measure (default: this machine's)")
     args = ap.parse_args(argv)
+    budgets = tuple((int(b.split("x")[1]), int(b.split("x")[0])) for b in args.centerface_budget)
     result = run(args.short_range, args.repeats, args.threads, args.variant, args.bundle,
-                 tuple(args.centerface_threshold), tuple(args.min_face) or MIN_FACES)
+                 tuple(args.centerface_threshold), tuple(args.min_face) or MIN_FACES, budgets)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(table(result))
