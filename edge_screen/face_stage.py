@@ -15,7 +15,7 @@ positives, time and MACs); the model card carries its table.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,6 +64,7 @@ class FaceStage:
     threshold: float | None = None  # an option's lower detector threshold
     min_face: float = faces.DEFAULT_MIN_FACE  # tiles strategy only
     machine: str = platform.machine()
+    _pad: NDArray[np.uint8] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -116,6 +117,13 @@ class FaceStage:
                                keypoints=f.keypoints + np.array([x0, y0], np.float32))
         return det
 
+    def _canvas(self, h: int, w: int) -> NDArray[np.uint8]:
+        """An (h, w) picture buffer, kept while frames keep that size (no allocation per
+        frame)."""
+        if self._pad is None or self._pad.shape[:2] != (h, w):
+            self._pad = np.zeros((h, w, 3), np.uint8)
+        return self._pad
+
     def _dense(self, rgb: NDArray[np.uint8]) -> list[faces.Detection]:
         """CenterFace's faces, in working-image pixels, boxes as BlazeFace draws them."""
         assert self.dense is not None
@@ -123,19 +131,24 @@ class FaceStage:
         out = model.spec.output
         assert isinstance(out, CenterFaceOutput)
         height, width = rgb.shape[:2]
-        h, w = centerface.fit_size(width, height, model.input.budget(self.machine))
+        fit = centerface.fit_size(width, height, model.input.budget(self.machine))
+        (sw, sh), (h, w) = fit.scaled, fit.tensor
         model.fit(h, w)
-        pixels = rgb
-        if (h, w) != (height, width):
-            pixels = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))
+        scaled = rgb
+        if (sw, sh) != (width, height):
+            scaled = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.Resampling.BILINEAR))
+        pixels = self._canvas(h, w)
+        pixels[:sh, :sw] = scaled
+        pixels[sh:], pixels[:sh, sw:] = 0, 0  # black padding, whatever the last frame left
         heads = centerface.heads(model.run_pixels(pixels), model.output_names, out)
         threshold = out.score_threshold
         if self.threshold is not None:  # the option may lower a threshold, never raise it
             threshold = min(threshold, self.threshold)
-        scale = np.array([width, height, width, height], np.float32)
+        # tensor fractions -> working-image pixels
+        scale = np.array([w * width / sw, h * height / sh] * 2, np.float32)
         found = []
         for det in centerface.decode(heads, (h, w), out, threshold):
             box = centerface.map_box(det.box * scale, out)
-            kps = det.keypoints * np.array([width, height], np.float32)
+            kps = det.keypoints * scale[:2]
             found.append(replace(det, box=box, keypoints=kps, detector=model.spec.id))
         return found

@@ -33,11 +33,15 @@ def table(r: dict[str, Any]) -> str:
               f"  limit {e['limit_images_per_s']:.2f} images/s (invoke-only "
               f"{e['invoke_only_images_per_s']:.2f}, draft decode {e['decode_images_per_s']:.2f}); "
               f"pipeline at {e['ratio_to_limit']:.2f}x of it",
+              f"  CPU bound {e['cpu_bound_images_per_s']:.2f} images/s ({e['cores']} cores over "
+              f"{e['cpu_ms_per_image']:.1f} ms of one core's draft decode and 1-thread invokes "
+              f"per image); pipeline at {e['ratio_to_cpu_bound']:.2f}x of it",
               "  invokes per image " + ", ".join(
                   f"{k} {v:g}" for k, v in e.get("invokes_per_image", {}).items())]
     if (v := e.get("video")) is not None:
-        c = v["clip"]
-        lines.append(f"  video {c['seconds']} s {c['width']}x{c['height']} {c['codec']}: "
+        clip = v["clip"]
+        lines.append(f"  video {clip['seconds']} s {clip['width']}x{clip['height']} "
+                     f"{clip['codec']}: "
                      f"{v['screen_s']['median']:.2f} s per clip (IQR {v['screen_s']['iqr']:.2f}, "
                      f"n={v['screen_s']['n']}), {v['cpu_s']['median']:.2f} s CPU, "
                      f"{v['fraction_of_duration']:.3f} of its duration, "
@@ -58,12 +62,16 @@ def table(r: dict[str, Any]) -> str:
     combined = e["peers"].get("+".join(PEERS), {}).get("ours_ratio")
     got = {"peers_ratio": combined, "ratio_to_limit": e["ratio_to_limit"],
            "peak_rss_mb": r["load"]["peak_rss_mb"]["median"],
-           "import_and_load_s": r["load"]["import_and_load_s"]["median"]}
+           "import_and_load_s": r["load"]["import_and_load_s"]["median"],
+           "ratio_to_cpu_bound": e.get("ratio_to_cpu_bound"),
+           "faces_ratio_to_tiles": e.get("face_strategies", {}).get(
+               c.get("faces"), {}).get("ratio_to_tiles") if c.get("faces") != "tiles" else None,
+           "video_ratio_to_bound": (e.get("video") or {}).get("ratio_to_bound")}
     for p in e["peers"].values():  # agreement with the peer that gives each signal
         for k in ("sexual_max_abs", "age_max_abs"):
             if p.get("agreement", {}).get(k) is not None and k in r["targets"]:
                 got[k] = p["agreement"][k]
-    higher = ("peers_ratio", "ratio_to_limit")
+    higher = ("peers_ratio", "ratio_to_limit", "ratio_to_cpu_bound", "faces_ratio_to_tiles")
     lines.append("targets  " + ", ".join(
         f"{k} {v:.2f} {'>=' if k in higher else '<='} {r['targets'][k]:g} "
         + ("ok" if (v >= r["targets"][k] if k in higher else v <= r["targets"][k]) else "MISSED")
