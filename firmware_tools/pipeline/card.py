@@ -12,6 +12,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from . import datasets
 from .recipe import DATA_DIR, Recipe
 
 TEMPLATE = DATA_DIR / "MODEL_CARD.template.md"
@@ -80,14 +81,46 @@ def fidelity_tables(recipe: Recipe, manifest: dict[str, Any], report: dict[str, 
     return "\n\n".join(blocks)
 
 
+def _size(model: dict[str, Any]) -> str:
+    """A model's input as width x height px ("-" for the landmark cascade, which has none)."""
+    size = model.get("input", {}).get("size")
+    return f"{size[1]}x{size[0]}" if size else "-"
+
+
 def latency_table(manifest: dict[str, Any], report: dict[str, Any]) -> str:
     names = ["fp32", "fp16", "int8", "int16x8"]
-    rows = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    rows = ["| model | input | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for model in manifest["models"]:
         results = report["models"][model["id"]]["variants"]
         cells = [f"{results[n]['latency_ms']:.1f}" if results.get(n, {}).get("latency_ms")
                  else "-" for n in names]
-        rows.append(f"| `{model['id']}` | " + " | ".join(cells) + " |")
+        rows.append(f"| `{model['id']}` | {_size(model)} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def datasets_table(recipe: Recipe) -> str:
+    """Per model, the calibration and held-out sets ``datasets`` builds (from the recipe)."""
+    head = ["model", "input", "calibration", "held-out", "faces per composite",
+            "face widths (px at the input)", "photo crops", "small-face set"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in recipe.models:
+        if m.kind == "dlib-shape-predictor":
+            continue  # checked against dlib on its own faces, no sets
+        size = m.input["size"]
+        cells = [f"`{m.id}`", f"{size[1]}x{size[0]}", str(datasets.count(m, "calib")),
+                 str(datasets.count(m, "heldout"))]
+        if m.raw["task"] == "face_detection":
+            s = datasets.scene_spec(m)
+            cells += [f"{s.faces[0]}-{s.faces[1]}", f"{s.widths[0]:g}-{s.widths[1]:g}",
+                      f"{s.crop_share:.0%}"]
+        else:
+            cells += ["-", "-", "-"]
+        small = m.small_faces
+        cells.append("-" if small is None else
+                     f"{small['images']} images, {small['faces_per_image'][0]}-"
+                     f"{small['faces_per_image'][1]} faces of {small['face_px'][0]}-"
+                     f"{small['face_px'][1]} px")
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -131,6 +164,7 @@ def render(recipe: Recipe, manifest: dict[str, Any], report: dict[str, Any]) -> 
         fidelity_tables=fidelity_tables(recipe, manifest, report),
         latency_table=latency_table(manifest, report),
         decision_range=decision_table(),
+        datasets_table=datasets_table(recipe),
         environment=env_line,
         bundle_mb=f"{sum(v['size'] for v in shipped) / 1e6:.1f}",
         all_variants_mb=f"{every / 1e6:.1f}",

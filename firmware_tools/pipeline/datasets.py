@@ -2,9 +2,11 @@
 
 Both sets are uint8 RGB ``[N, H, W, 3]`` at the model's input size and are built from disjoint
 source images (and disjoint LFW faces), so the held-out fidelity is measured on data the
-quantiser never saw. The face detector's sets are face-rich composites and crops of real faces
-(``face_scenes``), so its fidelity counts hundreds of detections. The builds are seeded: the same
-scikit-image version gives the same arrays.
+quantiser never saw. The face detectors' sets are face-rich composites and crops of real faces
+(``face_scenes``), so their fidelity counts hundreds of detections. A model's ``datasets`` entry
+in the recipe overrides the defaults (200 images per split; BlazeFace's faces): a 1024x768
+detector takes fewer images (each is 20 times the pixels of a 192 px one) holding more and
+smaller faces. The builds are seeded: the same scikit-image version gives the same arrays.
 """
 
 from __future__ import annotations
@@ -58,22 +60,50 @@ def _build(sources: list[NDArray[np.float32]], size: tuple[int, int], n: int, se
     return out
 
 
+def scene_spec(model: ModelRecipe) -> face_scenes.Scenes:
+    """A face detector's kind of scenes: the recipe's ``datasets`` entry, else BlazeFace's."""
+    spec = model.datasets or {}
+    default = face_scenes.Scenes()
+    lo, hi = spec.get("face_px", default.widths)
+    few, many = spec.get("faces_per_image", default.faces)
+    return face_scenes.Scenes((float(lo), float(hi)), (int(few), int(many)),
+                              float(spec.get("crop_share", default.crop_share)))
+
+
+def count(model: ModelRecipe, split: str) -> int:
+    """Images in ``split``: the recipe's ``datasets.images``, else ``SIZES``."""
+    return int((model.datasets or {}).get("images", SIZES)[split])
+
+
 def build(model: ModelRecipe, split: str) -> Images:
     """The ``split`` ("calib" or "heldout") images for one model, chosen by the model's task."""
     size = (int(model.input["size"][0]), int(model.input["size"][1]))
-    n, seed = SIZES[split], SEEDS[split]
+    n, seed = count(model, split), SEEDS[split]
     task = model.raw["task"]
     if task == "age_estimation":
         return _build(_faces(split), size, n, seed, lambda im, r: crop_resize(im, size, r, 0.85))
     if task == "face_detection":  # face-rich composites and crops (face_scenes)
-        return face_scenes.build(split, size, n, seed)
+        return face_scenes.build(split, size, n, seed, scene_spec(model))
     return _build(_scenes(split), size, n, seed, lambda im, r: crop_resize(im, size, r, 0.3))
 
 
+def path(work: Work, model: ModelRecipe, split: str) -> Path:
+    """``datasets/<model>.<split>.npy``; with a recipe ``datasets`` entry its parameters are in
+    the name too, so a changed recipe never reuses an old set."""
+    if model.datasets is None:
+        return work.datasets / f"{model.id}.{split}.npy"
+    tag = f"{count(model, split)}_{SEEDS[split]}"
+    if model.raw["task"] == "face_detection":
+        s = scene_spec(model)
+        tag = (f"{s.widths[0]:g}-{s.widths[1]:g}px_{s.faces[0]}-{s.faces[1]}"
+               f"_crop{s.crop_share:g}_{tag}")
+    return work.datasets / f"{model.id}.{split}.{tag}.npy"
+
+
 def ensure(work: Work, model: ModelRecipe, split: str) -> Path:
-    """Write (once) and return ``datasets/<model>.<split>.npy`` in the work directory."""
-    path = work.datasets / f"{model.id}.{split}.npy"
-    if not path.exists():
+    """Write (once) and return the model's ``split`` set in the work directory (``path``)."""
+    path_ = path(work, model, split)
+    if not path_.exists():
         work.datasets.mkdir(parents=True, exist_ok=True)
-        np.save(path, build(model, split))
-    return path
+        np.save(path_, build(model, split))
+    return path_

