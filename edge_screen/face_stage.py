@@ -15,6 +15,7 @@ positives, time and MACs); the model card carries its table.
 from __future__ import annotations
 
 import platform
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -64,6 +65,8 @@ class FaceStage:
     threshold: float | None = None  # an option's lower detector threshold
     min_face: float = faces.DEFAULT_MIN_FACE  # tiles strategy only
     machine: str = platform.machine()
+    # Held around the CenterFace pass: its interpreter may be shared by several workers.
+    dense_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
     _pad: NDArray[np.uint8] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -133,14 +136,15 @@ class FaceStage:
         height, width = rgb.shape[:2]
         fit = centerface.fit_size(width, height, model.input.budget(self.machine))
         (sw, sh), (h, w) = fit.scaled, fit.tensor
-        model.fit(h, w)
         scaled = rgb
         if (sw, sh) != (width, height):
             scaled = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.Resampling.BILINEAR))
         pixels = self._canvas(h, w)
         pixels[:sh, :sw] = scaled
         pixels[sh:], pixels[:sh, sw:] = 0, 0  # black padding, whatever the last frame left
-        heads = centerface.heads(model.run_pixels(pixels), model.output_names, out)
+        with self.dense_lock:  # the outputs are copies: safe once the lock is released
+            model.fit(h, w)
+            heads = centerface.heads(model.run_pixels(pixels), model.output_names, out)
         threshold = out.score_threshold
         if self.threshold is not None:  # the option may lower a threshold, never raise it
             threshold = min(threshold, self.threshold)

@@ -43,6 +43,8 @@ class ModelSet:
         # Model bytes and the landmark cascade are read-only: every worker's interpreters share
         # them (each interpreter still has its own arena and packed weights, ~30 MB a set).
         self._chosen: list[tuple[ModelSpec, Variant, bytes]] = []
+        self._dense: list[Model] | None = None  # made once, shared: see _shared_dense
+        self._dense_lock = threading.Lock()
         self._landmarker: Landmarker | None = None
         unknown = set(opts.variants) - {spec.id for spec in self.bundle.manifest.models}
         if unknown:
@@ -110,12 +112,30 @@ class ModelSet:
     def worker(self, threads: int) -> Worker:
         """A fresh set of interpreters for the chosen variants, with its own lock."""
         opts = self.options
-        models = [
-            Model(spec, v, content, self._backend, threads) for spec, v, content in self._chosen
-        ]
         strategy = None if opts.faces == "auto" else opts.faces
+        models = [
+            Model(spec, v, content, self._backend, threads)
+            for spec, v, content in self._chosen
+            if not isinstance(spec.output, CenterFaceOutput)
+        ]
+        if strategy != "tiles":  # tiles never run CenterFace: no interpreter for it
+            models += self._shared_dense()
         extractor = SignalExtractor(
             models, self._landmarker, opts.max_faces, opts.face_threshold, opts.min_face,
-            strategy=strategy,
+            strategy=strategy, dense_lock=self._dense_lock,
         )
         return Worker(extractor)
+
+    def _shared_dense(self) -> list[Model]:
+        """The CenterFace interpreter every worker shares, under ``_dense_lock``: its arena is
+        ~130 MB at 1024x768 (int8 with a float stem), one per worker would triple that; its
+        pass is a small share of a photo's time, so workers seldom wait for it. It runs with
+        all the screener's threads, since the lock lets one pass run at a time."""
+        with self._dense_lock:
+            if self._dense is None:
+                self._dense = [
+                    Model(spec, v, content, self._backend, self.options.threads)
+                    for spec, v, content in self._chosen
+                    if isinstance(spec.output, CenterFaceOutput)
+                ]
+            return self._dense

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -117,6 +118,7 @@ class SignalExtractor:
         min_age_face: float = MIN_AGE_FACE,
         min_age_score: float = MIN_AGE_SCORE,
         strategy: str | None = None,
+        dense_lock: AbstractContextManager[object] | None = None,
     ) -> None:
         detectors = [m for m in models if m.spec.task == "face_detection"]
         ssd = next((m for m in detectors if isinstance(m.spec.output, FaceDetectorOutput)), None)
@@ -127,7 +129,8 @@ class SignalExtractor:
         self.faces: FaceStage | None = None
         if ssd is not None:
             chosen = strategy or default_strategy(dense is not None)
-            self.faces = FaceStage(ssd, dense, chosen, face_threshold, min_face)
+            self.faces = FaceStage(ssd, dense, chosen, face_threshold, min_face,
+                                   dense_lock=dense_lock or nullcontext())
         self.landmarker = landmarker
         self.max_faces = max_faces
         self.face_threshold = face_threshold

@@ -64,6 +64,28 @@ def test_quick_report_screens_a_generated_phone_clip(
     assert v["frames_decoded"] == v["frames_screened"] and v["faces"] >= 1
     assert v["screen_s"]["median"] > 0 and v["fraction_of_duration"] > 0
     assert "video 5 s 1920x1080" in stdout
+    b = v["bound_s"]
+    assert b["decode_only"] > 0 and b["invoke_only"] > 0
+    assert b["total"] == pytest.approx(b["decode_only"] + b["invoke_only"], abs=1e-3)
+    assert v["ratio_to_bound"] > 0 and "x its bound" in stdout
+    assert v["invokes"]["centerface"] == v["frames_screened"], "one CenterFace pass a frame"
+
+
+def test_face_strategies_are_measured_side_by_side(
+    quick: tuple[int, dict[str, Any], str],
+) -> None:
+    """QA compares strategies in one run: throughput, its ratio to the tiles', arithmetic."""
+    _, report, stdout = quick
+    assert report["config"]["faces"] == "centerface"
+    fs = report["end_to_end"]["face_strategies"]
+    assert set(fs) == {"tiles", "centerface"}
+    assert fs["tiles"]["ratio_to_tiles"] == 1.0 and fs["centerface"]["ratio_to_tiles"] > 0
+    assert fs["tiles"]["invokes_per_image"]["face_detector"] > 1  # the whole image and tiles
+    assert "centerface" not in fs["tiles"]["invokes_per_image"]  # not even loaded
+    assert fs["centerface"]["invokes_per_image"]["centerface"] == 1
+    # MACs follow the runs: more BlazeFace invokes for the tiles, one large pass for centerface.
+    assert fs["centerface"]["gmacs_per_image"] > fs["tiles"]["gmacs_per_image"] > 0
+    assert "faces centerface:" in stdout and "x tiles" in stdout
 
 
 def test_report_says_where_and_with_what_it_ran(quick: tuple[int, dict[str, Any], str]) -> None:

@@ -165,8 +165,9 @@ def test_the_sign_command_refuses_a_bundle_without_passing_numbers(
     root = tmp_path / "b"
     shutil.copytree(default_bundle_dir(), root)
     manifest = json.loads((root / "manifest.json").read_text())
-    manifest["models"][3]["variants"][0]["fidelity"]["max_abs_dp"] = 0.5
-    manifest["models"][2]["variants"][0]["fidelity"] = {}
+    by_id = {m["id"]: m for m in manifest["models"]}
+    by_id["open_nsfw"]["variants"][0]["fidelity"]["max_abs_dp"] = 0.5
+    by_id["age_estimator"]["variants"][0]["fidelity"] = {}
     (root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(Exception, match="no validation numbers") as caught:
         fw_sign.sign(root, keys[0].private)
