@@ -44,6 +44,14 @@ def fit_size(width: int, height: int, budget: tuple[int, int]) -> Fit:
     return Fit((sw, sh), (-(-sh // m) * m, -(-sw // m) * m))
 
 
+def fit_fixed(width: int, height: int, tensor: tuple[int, int]) -> Fit:
+    """The ``Fit`` into a tensor of fixed size (height, width), for a runtime that cannot resize
+    the input: the picture scaled down (never up) to lie within it, aspect kept, padded."""
+    s = min(1.0, tensor[0] / height, tensor[1] / width)
+    return Fit((max(1, min(tensor[1], round(width * s))),
+                max(1, min(tensor[0], round(height * s)))), tensor)
+
+
 def heads(outputs: list[NDArray[np.float32]], names: list[str], spec: CenterFaceOutput) -> Heads:
     """The interpreter's outputs by role (NHWC, batch of one dropped)."""
     by_name = dict(zip(names, outputs, strict=True))

@@ -14,6 +14,7 @@ positives, time and MACs); the model card carries its table.
 
 from __future__ import annotations
 
+import logging
 import platform
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from .errors import ModelError
 from .infer import Model
 from .manifest import CenterFaceOutput, FaceDetectorOutput
 
+log = logging.getLogger("edge_screen")
 STRATEGIES = ("tiles", "centerface")
 # A face found by CenterFace only is redrawn by BlazeFace on a crop this many times its size.
 REDRAW_CONTEXT = 3.0
@@ -68,6 +70,7 @@ class FaceStage:
     # Held around the CenterFace pass: its interpreter may be shared by several workers.
     dense_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
     _pad: NDArray[np.uint8] | None = field(default=None, init=False, repr=False)
+    _fixed: bool = field(default=False, init=False, repr=False)  # the runtime cannot resize
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -120,6 +123,31 @@ class FaceStage:
                                keypoints=f.keypoints + np.array([x0, y0], np.float32))
         return det
 
+    def _resized(self, model: Model, fit: centerface.Fit) -> bool:
+        """Whether the interpreter now runs at ``fit``'s size. Where the runtime cannot resize
+        (tflite-runtime 2.14), it stays at the file's own size from then on and pictures are
+        scaled into that: a portrait photo's faces then pass smaller, none is skipped."""
+        if not self._fixed:
+            try:
+                model.fit(*fit.tensor)
+                return True
+            except ModelError:
+                self._fixed = True
+                log.warning("%s: the runtime cannot resize its input; every picture runs at "
+                            "%s", model.spec.id, model.shape)
+        return fit.tensor == model.shape
+
+    def _place(self, rgb: NDArray[np.uint8], fit: centerface.Fit) -> NDArray[np.uint8]:
+        """``rgb`` scaled to ``fit`` and padded with black to its tensor size."""
+        sw, sh = fit.scaled
+        scaled = rgb
+        if (sw, sh) != (rgb.shape[1], rgb.shape[0]):
+            scaled = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.Resampling.BILINEAR))
+        pixels = self._canvas(*fit.tensor)
+        pixels[:sh, :sw] = scaled
+        pixels[sh:], pixels[:sh, sw:] = 0, 0  # black padding, whatever the last frame left
+        return pixels
+
     def _canvas(self, h: int, w: int) -> NDArray[np.uint8]:
         """An (h, w) picture buffer, kept while frames keep that size (no allocation per
         frame)."""
@@ -134,17 +162,15 @@ class FaceStage:
         out = model.spec.output
         assert isinstance(out, CenterFaceOutput)
         height, width = rgb.shape[:2]
+        assert model.input is not None
         fit = centerface.fit_size(width, height, model.input.budget(self.machine))
-        (sw, sh), (h, w) = fit.scaled, fit.tensor
-        scaled = rgb
-        if (sw, sh) != (width, height):
-            scaled = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.Resampling.BILINEAR))
-        pixels = self._canvas(h, w)
-        pixels[:sh, :sw] = scaled
-        pixels[sh:], pixels[:sh, sw:] = 0, 0  # black padding, whatever the last frame left
+        pixels = self._place(rgb, fit)  # outside the lock: workers share the interpreter
         with self.dense_lock:  # the outputs are copies: safe once the lock is released
-            model.fit(h, w)
+            if not self._resized(model, fit):
+                fit = centerface.fit_fixed(width, height, model.shape)
+                pixels = self._place(rgb, fit)
             heads = centerface.heads(model.run_pixels(pixels), model.output_names, out)
+        (sw, sh), (h, w) = fit.scaled, fit.tensor
         threshold = out.score_threshold
         if self.threshold is not None:  # the option may lower a threshold, never raise it
             threshold = min(threshold, self.threshold)

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import macs, preprocess
-from .backends import Backend, quiet_first_allocation
+from .backends import Backend, TFLiteInterpreter, quiet_first_allocation
 from .errors import ModelError
 from .manifest import ModelSpec, Variant
 
@@ -82,6 +82,8 @@ class Model:
         self._runs: Counter[tuple[int, int]] = Counter()  # invocations per input size
         self._load = (backend, content)
         self._base_macs: int | None = None
+        self._resizable: bool | None = None
+        self._broken: str | None = None  # why the interpreter can no longer be used
 
     @property
     def output_names(self) -> list[str]:
@@ -94,20 +96,47 @@ class Model:
 
     def fit(self, height: int, width: int) -> None:
         """Resize the input tensor of a fully convolutional (``resize: fit``) model; the
-        interpreter keeps the size until the next call asks for another one."""
+        interpreter keeps the size until the next call asks for another one.
+
+        Raises ``ModelError`` without touching the interpreter where the runtime cannot run the
+        graph at another size (tflite-runtime 2.14: TRANSPOSE_CONV keeps the output shape
+        stored in the file, and re-allocating an interpreter after a failed resize crashes the
+        process), as a throwaway interpreter shows once (``resizable``). A resize that fails
+        anyway leaves the interpreter unusable: every later call is a ``ModelError``."""
         if (height, width) == self.shape:
             return
         if self.input.resize != "fit":
             raise ModelError(f"{self.spec.id}: its input size is fixed at {self.input.size}")
-        shape = [1, 3, height, width] if self.input.layout == "NCHW" else [1, height, width, 3]
+        if not self.resizable():
+            raise ModelError(f"{self.spec.id}: this runtime cannot resize its input")
         try:
-            self._interp.resize_tensor_input(self._input["index"], shape)
-            self._interp.allocate_tensors()
+            self._resize(self._interp, height, width)
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.spec.id}: cannot resize its input to {shape}: {exc}") from exc
+            self._broken = f"{self.spec.id}: a resize to {height}x{width} failed: {exc}"
+            raise ModelError(self._broken) from exc
         self._input = self._interp.get_input_details()[0]
         self._outputs = self._interp.get_output_details()
         self.shape = (height, width)
+
+    def resizable(self) -> bool:
+        """Whether this runtime runs the graph at another input size: tried once, on a
+        throwaway interpreter at the file's size turned (a portrait picture)."""
+        if self._resizable is None:
+            backend, content = self._load
+            h, w = self.input.size
+            try:
+                probe = backend.load(content, 1)
+                probe.allocate_tensors()
+                self._resize(probe, w, h)
+                self._resizable = True
+            except (ValueError, RuntimeError):
+                self._resizable = False
+        return self._resizable
+
+    def _resize(self, interp: TFLiteInterpreter, height: int, width: int) -> None:
+        shape = [1, 3, height, width] if self.input.layout == "NCHW" else [1, height, width, 3]
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"], shape)
+        interp.allocate_tensors()
 
     def run_pixels(self, pixels: NDArray[np.uint8]) -> list[NDArray[np.float32]]:
         """``run`` on uint8 RGB pixels of the input's size, normalised as the manifest says.
@@ -124,6 +153,8 @@ class Model:
         return self._invoke(self._set, x)
 
     def _invoke(self, feed: Callable[[Any], None], x: Any) -> list[NDArray[np.float32]]:
+        if self._broken is not None:
+            raise ModelError(self._broken)
         self.invocations += 1
         self._runs[self.shape] += 1
         try:

@@ -303,3 +303,22 @@ def test_workers_share_one_centerface_and_get_the_same_faces() -> None:
                  if m.spec.id == "centerface"}
     assert together == alone and all(alone)
     assert len(dense) == 1, "one CenterFace interpreter for every worker"
+
+
+def test_a_runtime_that_cannot_resize_runs_every_picture_at_the_files_size() -> None:
+    """tflite-runtime 2.14 cannot run the graph at another size, and crashes if an
+    interpreter is re-allocated after a failed resize (tests/test_platforms.py runs that
+    runtime for real). Told so, the stage scales every picture into the file's own tensor:
+    a portrait photo's faces pass smaller, none is skipped, nothing is resized."""
+    ssd, cf = _models()
+    cf._resizable = False  # what Model.resizable() finds on tflite-runtime 2.14
+    stage = FaceStage(ssd, cf, "centerface")
+    data, truth = group(3000, 4000)
+    image = decode_image(data, probe(data[:64]), ImageLimits(), 512)
+    dets = stage.detect(image.rgb, None)
+    assert cf.shape == cf.input.size and stage._fixed
+    scale = image.width / image.rgb.shape[1]
+    hit, extra = match(truth, [tuple(d.box * scale) for d in dets])
+    assert sum(hit) >= 8 and extra == 0, (hit, extra)
+    with pytest.raises(ModelError, match="cannot resize"):
+        cf.fit(1024, 768)
