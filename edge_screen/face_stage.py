@@ -6,7 +6,9 @@ Two strategies, chosen per ``ScreenerOptions.faces`` (default: the bundle's best
   ``min_face`` of the short side would be too small for one pass (``faces.detect``);
 - ``centerface``: BlazeFace on the whole frame (large faces, the boxes the landmark cascade was
   calibrated on) plus one CenterFace pass at the frame's aspect within the model's per-platform
-  pixel budget (small faces), its boxes mapped onto BlazeFace's; a face both find is BlazeFace's.
+  pixel budget (small faces); a face both find is BlazeFace's, a face only CenterFace finds is
+  redrawn by BlazeFace on a crop around it (its own box, mapped onto BlazeFace's, where
+  BlazeFace sees none there), so every face reaches the landmark cascade in one kind of box.
 
 ``python -m firmware_tools.studies.face_recall`` measures both (recall by face size, false
 positives, time and MACs); the model card carries its table.
