@@ -46,9 +46,10 @@ class InputSpec:
     ``resize_to`` (stretch only) resizes first and centre-crops to ``size`` after.
 
     ``resize: "fit"`` is for a fully convolutional model: ``size`` is the tensor the file was
-    built with and the pixel budget (area and long side) of a pass; each picture is resized,
-    keeping its aspect, to sides that are multiples of ``FIT_MULTIPLE`` within that budget, and
-    the interpreter's input tensor to match (portrait included, no second file).
+    built with and the pixel budget (area and long side) of a pass; each picture is scaled down
+    (never up) into that budget, keeping its aspect, and padded to sides that are multiples of
+    ``FIT_MULTIPLE``, and the interpreter's input tensor is resized to match (portrait
+    included, no second file; ``centerface.fit_size``).
     ``budgets`` gives another budget per ``platform.machine()`` (a slower CPU, a smaller pass).
     """
 
@@ -205,9 +206,8 @@ def _input(d: Mapping[str, Any], where: str) -> InputSpec:
     if budgets and resize != "fit":
         raise ManifestError(f"{where}.budgets: only a 'fit' input has budgets")
     size = _size(_get(d, "size", where, list), f"{where}.size")
-    if resize == "fit" and any(v % FIT_MULTIPLE for _, b in budgets for v in b) | any(
-        v % FIT_MULTIPLE for v in size
-    ):
+    sides = [v for b in (size, *(b for _, b in budgets)) for v in b]
+    if resize == "fit" and any(v % FIT_MULTIPLE for v in sides):
         raise ManifestError(f"{where}: a 'fit' input's sizes are multiples of {FIT_MULTIPLE}")
     return InputSpec(
         size=size,

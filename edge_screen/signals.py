@@ -133,8 +133,6 @@ class SignalExtractor:
                                    dense_lock=dense_lock or nullcontext())
         self.landmarker = landmarker
         self.max_faces = max_faces
-        self.face_threshold = face_threshold
-        self.min_face = min_face  # fraction of the short side; smaller faces may be missed
         self.min_age_face = min_age_face  # box width in chip-source px; smaller: no age
         # Detector score under which a face is not aged, per detector (its scores' own scale).
         self.min_age_scores = {"": min_age_score}

@@ -202,6 +202,25 @@ def test_option_threshold_cannot_raise_centerface_threshold() -> None:
     with Screener(ScreenerOptions(threads=2, face_threshold=0.55)) as s:
         lowered = s.screen(data)
     assert len(lowered.faces) >= len(base.faces)
+    # The CenterFace pass itself: the same faces at its own threshold as with the option's, on
+    # grey LFW faces, some of which CenterFace scores between the two thresholds.
+    ssd, cf = _models()
+    spec = cf.spec.output
+    assert isinstance(spec, CenterFaceOutput) and spec.score_threshold < 0.55
+    rng = np.random.default_rng(3)
+    lfw = [p for p in face_patches() if p.source == "lfw"]
+    canvas = background("coffee", (4000, 3000), rng)
+    for i, w in enumerate(np.geomspace(100, 400, 12)):
+        paste(canvas, lfw[i * 5], float(w), 4000 * (0.05 + 0.24 * (i % 4)),
+              3000 * (0.08 + 0.3 * (i // 4)), rng)
+    buf = io.BytesIO()
+    canvas.save(buf, format="JPEG", quality=90)
+    grey = buf.getvalue()
+    image = decode_image(grey, probe(grey[:64]), ImageLimits(), 512)
+    own = FaceStage(ssd, cf, "centerface")._dense(image.rgb)
+    with_option = FaceStage(ssd, cf, "centerface", threshold=0.55)._dense(image.rgb)
+    assert [d.score for d in with_option] == [d.score for d in own]
+    assert min(d.score for d in own) < 0.55, "a face between the thresholds, or this proves nothing"
 
 
 def _copy_bundle(tmp_path: Path, edit: object) -> Path:

@@ -20,7 +20,7 @@ from .inputs import make_inputs, source_dir
 from .options import Plan, screener_options
 from .peers import measure_peers
 from .stages import measure_stages
-from .stats import stat
+from .stats import stat, stream_rates
 from .strategies import measure_strategies
 from .video import measure_video
 
@@ -31,7 +31,6 @@ TARGETS = {"peers_ratio": 20.0, "ratio_to_limit": 0.8, "peak_rss_mb": 250.0,
            # issue 13: photos against the CPU bound, the default face strategy against the
            # tiles in the same run, a clip against its own bound (at most)
            "ratio_to_cpu_bound": 0.85, "faces_ratio_to_tiles": 1.2, "video_ratio_to_bound": 1.15}
-STREAM = 12  # items per screen_many() throughput sample
 
 
 def measure_end_to_end(
@@ -53,15 +52,7 @@ def measure_end_to_end(
             latency.append((time.perf_counter() - t) * 1e3)
             for k, v in r.timing_ms.items():
                 stages.setdefault(k, []).append(v)
-    # Steady state: each round is a stream of >= STREAM items (the set repeated), so the
-    # workers' start and drain do not weigh on a set of 3 or 5 photos.
-    stream = list(paths) * -(-STREAM // len(paths))
-    rates = []
-    for _ in range(plan.rounds):
-        t = time.perf_counter()
-        done = sum(r.ok for r in s.screen_many(stream))
-        rates.append(done / (time.perf_counter() - t))
-        assert done == len(stream)
+    rates = stream_rates(s, paths, plan.rounds)
     out = {"throughput": stat(rates, "images/s"), "latency_ms": stat(latency, "ms"),
            "pipeline_ms": {k: stat(v, "ms") for k, v in stages.items()},
            "invokes_per_image": {k: round(v, 3) for k, v in runs.items()}}

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..screener import Screener
 
 Stat = dict[str, Any]  # {"median", "q1", "q3", "iqr", "n", "unit"}
 
@@ -29,3 +33,21 @@ def time_ms(fn: Callable[[], object], reps: int, budget_s: float = math.inf) -> 
         fn()
         out.append((time.perf_counter() - t) * 1e3)
     return out
+
+
+STREAM = 12  # items per screen_many() throughput sample
+
+
+def stream_rates(s: Screener, paths: Sequence[Path], rounds: int) -> list[float]:
+    """Images per second of ``screen_many``, ``rounds`` samples. Steady state: each sample is a
+    stream of >= ``STREAM`` items (the set repeated), so the workers' start and drain do not
+    weigh on a set of 3 or 5 photos. Every item must screen."""
+    stream = list(paths) * -(-STREAM // len(paths))
+    rates = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        done = sum(r.ok for r in s.screen_many(stream))
+        rates.append(done / (time.perf_counter() - t))
+        if done != len(stream):
+            raise RuntimeError(f"{len(stream) - done} of {len(stream)} inputs failed to screen")
+    return rates

@@ -10,7 +10,6 @@ decides the ARM default (docs/qa.md).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,9 +17,7 @@ from typing import Any
 
 from ..face_stage import STRATEGIES
 from ..screener import Screener, ScreenerOptions
-from .stats import stat
-
-STREAM = 12  # items per screen_many() throughput sample, as measure_end_to_end
+from .stats import stat, stream_rates
 
 
 def available(s: Screener) -> list[str]:
@@ -42,13 +39,8 @@ def measure_strategy(opts: ScreenerOptions, paths: Sequence[Path], rounds: int) 
         per_image = {m.spec.id: round((m.invocations - invokes[m.spec.id]) / n, 3)
                      for m in models}
         gmacs = (sum(m.macs() for m in models) - macs) / n / 1e9
-        stream = list(paths) * -(-STREAM // n)
-        all(r.ok for r in s.screen_many(stream))  # the workers' interpreters warm up too
-        rates = []
-        for _ in range(rounds):
-            t = time.perf_counter()
-            done = sum(r.ok for r in s.screen_many(stream))
-            rates.append(done / (time.perf_counter() - t))
+        stream_rates(s, paths, 1)  # the workers' interpreters warm up too
+        rates = stream_rates(s, paths, rounds)
     return {"throughput": stat(rates, "images/s"),
             "faces_per_image": round(sum(len(r.faces) for r in reports) / n, 3),
             "invokes_per_image": per_image, "gmacs_per_image": round(gmacs, 3)}

@@ -187,9 +187,10 @@ def run(
                 found = [f.box for f in sig.faces]
             assert found is not None
             hit, fp = match(sc.truth, found)
-            tiles = 0
-            if ex.faces is not None and ex.faces.strategy == "tiles":
-                tiles = len(faces.tiles(w, h, (192, 192), ex.min_face, faces.SMALLEST_INPUT_FACE))
+            tiles, stage = 0, ex.faces
+            if stage is not None and stage.strategy == "tiles":
+                tiles = len(faces.tiles(w, h, (192, 192), stage.min_face,
+                                        faces.SMALLEST_INPUT_FACE))
             row["modes"][mode] = {  # type: ignore[index]
                 "hit": hit, "false_positives": fp, "ms": statistics.median(ms), "tiles": tiles,
                 "gmacs": macs / 1e9}
