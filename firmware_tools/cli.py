@@ -92,7 +92,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
 def cmd_synth(args: argparse.Namespace) -> None:
     from .studies.synth import synth
 
-    synth(_work(args), Path(args.out), args.count)
+    synth(_work(args), Path(args.out) if args.out else None, args.count, args.model)
 
 
 def cmd_build_default(args: argparse.Namespace) -> None:
@@ -147,7 +147,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "wheelhouse": "every wheel an offline Pi needs, for pip install --no-index --find-links",
     },
     "studies and test data (firmware_tools.studies)": {
-        "synth": "regenerate the synthetic high-score open_nsfw inputs",
+        "synth": "regenerate a classifier's synthetic high-score inputs (open_nsfw, graphic, "
+        "nsfwjs)",
         "decision": "make or measure the decision-range test photos",
         "study": "run a study (python -m firmware_tools.studies.<module>): "
         + ", ".join(STUDIES),
@@ -210,8 +211,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--trust", action="append", required=True, metavar="PUBLIC_KEY",
                    help="a trusted public key (repeatable)")
     s = step("synth", cmd_synth)
-    s.add_argument("--out", default=str(SYNTHETIC_FILE))
-    s.add_argument("--count", type=int, default=24)
+    s.add_argument("--model", default="open_nsfw",
+                   help="the classifier (open_nsfw, graphic, nsfwjs; needs convert --model first)")
+    s.add_argument("--out", help=f"default: the recipe's validation.synthetic file "
+                   f"({SYNTHETIC_FILE.name} for open_nsfw)")
+    s.add_argument("--count", type=int, help="start images (default: the recipe's, 24)")
     for name in DELEGATED:
         s = sub.add_parser(name, description=HELP[name], add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)

@@ -25,11 +25,45 @@ SUFFIXES = {
 INPUT = "input"  # our name for the single image input (onnx2tf mangles names such as "input:0")
 
 
-def prepare(src: Path, dst: Path, input_name: str, layout: str, size: list[int]) -> None:
+def rewrite_reduce_l2(model: Any) -> int:
+    """Replace every ``ReduceL2(x)`` by ``Sqrt(ReduceSum(x * x))`` (same axes and keepdims);
+    returns how many. onnx2tf 1.29 reduces ReduceL2 over the wrong axis once it has moved the
+    tensor to NHWC; ReduceSum's axes it transposes correctly."""
+    from onnx import helper
+
+    g = model.graph
+    count = 0
+    for node in list(g.node):
+        if node.op_type != "ReduceL2":
+            continue
+        x, out = node.input[0], node.output[0]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        keep = {"keepdims": attrs.get("keepdims", 1)}
+        sq, summed = f"{out}__sq", f"{out}__sum"
+        if len(node.input) > 1:  # opset 18: axes is an input
+            red = helper.make_node("ReduceSum", [sq, node.input[1]], [summed], **keep)
+        elif "axes" in attrs:  # before opset 13 ReduceSum took axes as an attribute too
+            red = helper.make_node("ReduceSum", [sq], [summed], axes=attrs["axes"], **keep)
+        else:
+            red = helper.make_node("ReduceSum", [sq], [summed], **keep)
+        new = [helper.make_node("Mul", [x, x], [sq]), red,
+               helper.make_node("Sqrt", [summed], [out])]
+        at = list(g.node).index(node)
+        g.node.remove(node)
+        for j, n in enumerate(new):
+            g.node.insert(at + j, n)
+        count += 1
+    return count
+
+
+def prepare(src: Path, dst: Path, input_name: str, layout: str, size: list[int],
+            rewrites: tuple[str, ...] = ()) -> None:
     """Fix the batch to 1, make the input NCHW named ``input`` of ``size``, simplify with onnxsim.
 
     A graph that takes NHWC and transposes to NCHW first (as TF-exported graphs do) is cut at
     that Transpose: onnx2tf misreads such inputs, and NCHW is what it expects to turn into NHWC.
+    ``rewrites`` (the recipe's ``convert.rewrite``) work around converter bugs after
+    simplification: ``reduce_l2`` (``rewrite_reduce_l2``).
     """
     import onnx
     from onnx import helper
@@ -74,6 +108,12 @@ def prepare(src: Path, dst: Path, input_name: str, layout: str, size: list[int])
     model, ok = simplify(model, overwrite_input_shapes={INPUT: [1, channels, *size]})
     if not ok:
         raise RuntimeError("onnxsim could not validate the simplified model")
+    for name in rewrites:
+        if name != "reduce_l2":
+            raise ValueError(f"unknown rewrite {name!r}")
+        print(f"prepare: {rewrite_reduce_l2(model)} ReduceL2 rewritten as Sqrt(ReduceSum(x*x))",
+              flush=True)
+    onnx.checker.check_model(model)
     onnx.save(model, str(dst))
 
 
@@ -109,7 +149,8 @@ def run(job: dict[str, Any]) -> None:
     wd = Path(job["workdir"])
     wd.mkdir(parents=True, exist_ok=True)
     prepared = wd / "model.onnx"
-    prepare(Path(job["source"]), prepared, job["input"], job["layout"], job["size"])
+    prepare(Path(job["source"]), prepared, job["input"], job["layout"], job["size"],
+            tuple(job.get("rewrite") or ()))
     shutil.copy(prepared, wd / "prepared.onnx")  # onnx2tf rewrites its input in place
     calib = wd / "calib.npy"
     calibration(Path(job["calib"]), job["color"], calib)
@@ -130,6 +171,9 @@ def run(job: dict[str, Any]) -> None:
         quant_type="per-channel",
         custom_input_op_name_np_data_path=[[INPUT, str(calib), mean, std]] if quant else None,
         output_signaturedefs=True,
+        # Ops onnx2tf should build from built-in TFLite ops instead of its default (Erf would
+        # otherwise become a Flex op the device runtimes lack): the recipe's convert.pseudo_ops.
+        replace_to_pseudo_operators=[op.lower() for op in job.get("pseudo_ops") or ()],
         non_verbose=True,
     )
     tuned = job.get("int8") and "int8" in job["variants"]

@@ -1,9 +1,12 @@
-"""Runs inside the converter venv: signed-gradient ascent of held-out images on open_nsfw.
+"""Runs inside the converter venv: signed-gradient ascent of held-out images on a float
+classifier, until one class's probability reaches a target.
 
 Started by ``studies.synth`` (``edge-screen-fw synth``) as ``python -m
-firmware_tools.jobs.synth_job job.json``; the job file names the float SavedModel, the start
-images, the count, the model's mean and the output file. Only the stdlib is imported at module
-level.
+firmware_tools.jobs.synth_job job.json``; the job file names the float SavedModel (onnx2tf's or
+``tfjs_job``'s), the start images, the model's colour order, mean and std, the classes to push
+with their target ranges (``classes``: ``[[index, first target, last target], ...]``, the images
+shared out between them in turn), the range a kept image's score must end in (``keep``), the
+count and the output file. Only the stdlib is imported at module level.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-
-LOW, HIGH = 0.2, 0.95  # the P(nsfw) range an image must end in to be kept
 
 
 def run(job: dict[str, Any]) -> None:
@@ -24,46 +25,58 @@ def run(job: dict[str, Any]) -> None:
     fn = tf.saved_model.load(job["saved_model"]).signatures["serving_default"]
     (name,) = fn.structured_input_signature[1].keys()
     mean = tf.constant(job["mean"], tf.float32)
+    std = tf.constant(job.get("std", [1.0, 1.0, 1.0]), tf.float32)
+    bgr = job.get("color", "BGR") == "BGR"
     start = np.load(job["start"])
     count = int(job["count"])
+    low, high = (float(v) for v in job.get("keep", (0.2, 0.95)))
     rng = np.random.default_rng(3)
     picks = rng.choice(len(start), size=count, replace=False)
-    targets = np.linspace(0.22, 0.9, count)
+    classes = job.get("classes") or [[1, 0.22, 0.9]]
+    jobs = []
+    for c_index, (cls, first, last) in enumerate(classes):
+        mine = [k for k in range(count) if k % len(classes) == c_index]
+        jobs += [(k, int(cls), float(t))
+                 for k, t in zip(mine, np.linspace(first, last, len(mine)), strict=True)]
+    jobs.sort()
 
-    def score(pixels: Any) -> Any:  # the SavedModel has batch 1: one image at a time
-        bgr = tf.reverse(pixels[None], axis=[-1]) - mean
-        (out,) = fn(**{name: bgr}).values()
-        return out[0, 1]
+    def score(pixels: Any, cls: int) -> Any:  # the SavedModel has batch 1: one image at a time
+        x = tf.reverse(pixels[None], axis=[-1]) if bgr else pixels[None]
+        (out,) = fn(**{name: (x - mean) / std}).values()
+        return out[0, cls]
 
-    images, scores, kept = [], [], []
-    for i, target in zip(picks, targets, strict=True):
+    images, scores, kept, pushed = [], [], [], []
+    for k, cls, target in jobs:
+        i = picks[k]
         x = tf.Variable(start[i].astype(np.float32))
-        for _ in range(200):
+        for _ in range(int(job.get("steps", 200))):
             before = x.numpy()
             with tf.GradientTape() as tape:
-                loss = tf.math.log(score(x) + 1e-6)
+                loss = tf.math.log(score(x, cls) + 1e-6)
             x.assign(tf.clip_by_value(x + 0.5 * tf.sign(tape.gradient(loss, x)), 0, 255))
-            if float(score(tf.round(x))) >= target:
+            if float(score(tf.round(x), cls)) >= target:
                 break
         # The score is steep: bisect between the last two steps to land on the target.
         lo, hi, after = 0.0, 1.0, x.numpy()
         for _ in range(12):
             mid = (lo + hi) / 2
-            if float(score(tf.round(before + mid * (after - before)))) < target:
+            if float(score(tf.round(before + mid * (after - before)), cls)) < target:
                 lo = mid
             else:
                 hi = mid
         x.assign(before + hi * (after - before))
         image = np.round(x.numpy()).astype(np.uint8)
-        final = float(score(tf.constant(image.astype(np.float32))))
-        print(f"image {i}: target {target:.2f} -> {final:.3f}", flush=True)
-        if LOW <= final <= HIGH:
+        final = float(score(tf.constant(image.astype(np.float32)), cls))
+        print(f"image {i}: class {cls} target {target:.2f} -> {final:.3f}", flush=True)
+        if low <= final <= high:
             images.append(image)
             scores.append(final)
             kept.append(int(i))
+            pushed.append(cls)
     print(f"kept {len(images)}/{count}", flush=True)
+    extra = {"pushed_class": np.array(pushed)} if "classes" in job else {}
     np.savez_compressed(job["out"], images=np.stack(images), float_scores=np.array(scores),
-                        source_index=np.array(kept))
+                        source_index=np.array(kept), **extra)
 
 
 if __name__ == "__main__":

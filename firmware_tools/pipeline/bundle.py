@@ -42,6 +42,7 @@ from .recipe import (
     landmarks_box,
     load_lock,
     load_recipe,
+    lock_key,
 )
 
 PRECISION = {  # variant -> (weights, activations)
@@ -66,7 +67,7 @@ def _model_entry(work: Work, model: ModelRecipe, result: dict[str, Any], out: Pa
                  shipped: list[str]) -> dict[str, Any]:
     """The model's manifest entry with every variant built (the caller keeps only the shipped
     ones in the manifest; the card shows them all), copying the shipped files into ``out``."""
-    locked = {p["requirement"]: p["sha256"] for p in load_lock()}
+    locked = {lock_key(p): p["sha256"] for p in load_lock()}
     # A model from an unlocked (e.g. local) package is pinned by the hash of its source file.
     sha = locked.get(model.package) or sha256_file(work.source_file(model))
     weights_override = model.raw["convert"].get("weights", {})

@@ -98,6 +98,37 @@ def latency_table(manifest: dict[str, Any], report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def variant_summary(manifest: dict[str, Any], report: dict[str, Any], model_id: str) -> str:
+    """One classifier's variants: size, |dP| on the held-out pictures and on the synthetic
+    inputs apart, latency, limits met and where each is preferred."""
+    model = next((m for m in manifest["models"] if m["id"] == model_id), None)
+    if model is None:
+        return f"`{model_id}` is not in this bundle's recipe."
+    results = report["models"][model_id]["variants"]
+    head = ["variant", "size (MB)", "held-out mean / max", "synthetic mean / max",
+            "latency (ms)", "passes", "preferred on"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in model["variants"]:
+        r = results[v["name"]]
+        f = r["fidelity"]
+
+        def pair(a: str, b: str, f: dict[str, Any] = f) -> str:
+            return "-" if a not in f else f"{f[a]:.4f} / {f[b]:.4f}"
+
+        lat = r.get("latency_ms")
+        where = [m for m, n in model["preferred"].items() if n == v["name"]]
+        rows.append("| " + " | ".join([
+            v["name"], f"{v['size'] / 1e6:.1f}",
+            pair("mean_abs_dp_heldout", "max_abs_dp_heldout"),
+            pair("mean_abs_dp_synthetic", "max_abs_dp_synthetic"),
+            "-" if lat is None else f"{lat:.1f}", "yes" if r["passes"] else
+            "no: " + "; ".join(r["failures"]), ", ".join(where) or "-"]) + " |")
+    n = results[model["variants"][0]["name"]]["fidelity"]
+    rows.append(f"\n{int(n.get('n', 0) - n.get('n_synthetic', 0))} held-out pictures, "
+                f"{int(n.get('n_synthetic', 0))} synthetic inputs.")
+    return "\n".join(rows)
+
+
 def datasets_table(recipe: Recipe) -> str:
     """Per model, the calibration and held-out sets ``datasets`` builds (from the recipe)."""
     head = ["model", "input", "calibration", "held-out", "faces per composite",
@@ -164,6 +195,8 @@ def render(recipe: Recipe, manifest: dict[str, Any], report: dict[str, Any]) -> 
         fidelity_tables=fidelity_tables(recipe, manifest, report),
         latency_table=latency_table(manifest, report),
         decision_range=decision_table(),
+        graphic_summary=variant_summary(manifest, report, "graphic"),
+        nsfwjs_summary=variant_summary(manifest, report, "nsfwjs"),
         datasets_table=datasets_table(recipe),
         environment=env_line,
         bundle_mb=f"{sum(v['size'] for v in shipped) / 1e6:.1f}",

@@ -1,9 +1,11 @@
 """Step 2, convert: each source model to TFLite variants (fp32, fp16, int8, int16x8).
 
 ONNX models go through onnx2tf in the converter venv (``onnx_job``), calibrated on images made
-by ``datasets``; a float TFLite source (BlazeFace) is the fp32 variant as is, and its quantized
-variants are made from the file itself in the converter venv (``tflite_job``); dlib's landmark
-cascade becomes a pickle-free ``.npz`` (``landmarks_convert``).
+by ``datasets``; a TensorFlow.js layers model (nsfwjs) is rebuilt in Keras and converted by the
+TFLite converter there (``tfjs_job``); a float TFLite source (BlazeFace) is the fp32 variant as
+is, and its quantized variants are made from the file itself in the converter venv
+(``tflite_job``); dlib's landmark cascade becomes a pickle-free ``.npz``
+(``landmarks_convert``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import shutil
 import time
 from collections.abc import Iterable
 
-from ..jobs import onnx_job, tflite_job
+from ..jobs import onnx_job, tfjs_job, tflite_job
 from . import datasets, venv
-from .recipe import LANDMARKS_KIND, ModelRecipe, Recipe, Work, load_recipe
+from .recipe import LANDMARKS_KIND, TFJS_KIND, ModelRecipe, Recipe, Work, load_recipe
 
 
 def convert_model(work: Work, model: ModelRecipe) -> list[str]:
@@ -52,6 +54,22 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         venv.run_module(tflite_job.__name__, [str(jobdir / "job.json")], jobdir,
                         jobdir / "convert.log")
         return model.variants
+    if model.kind == TFJS_KIND:
+        job = {
+            "kind": "convert",
+            "workdir": str(jobdir),
+            "source": str(source),
+            "color": spec["color"],
+            "mean": spec["mean"],
+            "std": spec["std"],
+            "calib": str(datasets.ensure(work, model, "calib")),
+            "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
+            "int8": model.raw["convert"].get("int8"),
+        }
+        (jobdir / "job.json").write_text(json.dumps(job, indent=1))
+        venv.run_module(tfjs_job.__name__, [str(jobdir / "job.json")], jobdir,
+                        jobdir / "convert.log")
+        return model.variants
     job = {
         "workdir": str(jobdir),
         "source": str(source),
@@ -64,6 +82,8 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         "calib": str(datasets.ensure(work, model, "calib")),
         "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
         "int8": model.raw["convert"].get("int8"),
+        "rewrite": model.raw["convert"].get("rewrite", []),
+        "pseudo_ops": model.raw["convert"].get("pseudo_ops", []),
     }
     (jobdir / "job.json").write_text(json.dumps(job, indent=1))
     venv.run_module(onnx_job.__name__, [str(jobdir / "job.json")], jobdir,

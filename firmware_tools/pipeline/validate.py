@@ -23,8 +23,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import datasets, face_scenes, facedet
-from .recipe import LANDMARKS_KIND, SYNTHETIC_FILE, ModelRecipe, Recipe, Work, load_recipe
+from . import datasets, face_scenes, facedet, venv
+from .recipe import (
+    LANDMARKS_KIND,
+    SYNTHETIC_FILE,
+    TFJS_KIND,
+    ModelRecipe,
+    Recipe,
+    Work,
+    load_recipe,
+)
 
 THREADS = 2
 TIE = 1.05
@@ -118,6 +126,8 @@ def run_reference_named(work: Work, model: ModelRecipe, x: NDArray[np.float32]) 
     source = work.source_file(model)
     if model.kind == "tflite":
         return run_tflite_named(source, x)
+    if model.kind == TFJS_KIND:
+        return {"reference": run_keras_reference(work, model, x)}
     sess = _onnx_session(source, model)
     nchw = model.raw["convert"]["layout"] == "NCHW"
     feed = x.transpose(0, 3, 1, 2) if nchw else x
@@ -132,6 +142,21 @@ def run_reference_named(work: Work, model: ModelRecipe, x: NDArray[np.float32]) 
     tensors = model.raw["output"]["tensors"]
     return {tensors[role]: named[onnx_name].transpose(0, 2, 3, 1) if nchw else named[onnx_name]
             for role, onnx_name in roles.items()}
+
+
+def run_keras_reference(work: Work, model: ModelRecipe, x: NDArray[np.float32]) -> Array:
+    """A tfjs model's float outputs: its Keras model rebuilt from the source in the converter
+    venv (``jobs.tfjs_job``), the model tfjs itself runs."""
+    from ..jobs import tfjs_job
+
+    jobdir = work.root / "reference" / model.id
+    jobdir.mkdir(parents=True, exist_ok=True)
+    np.save(jobdir / "inputs.npy", x)
+    job = {"kind": "reference", "source": str(work.source_file(model)),
+           "inputs": str(jobdir / "inputs.npy"), "out": str(jobdir / "outputs.npy")}
+    (jobdir / "job.json").write_text(json.dumps(job))
+    venv.run_module(tfjs_job.__name__, [str(jobdir / "job.json")], jobdir, jobdir / "log.txt")
+    return np.load(jobdir / "outputs.npy")
 
 
 def check_tensor_roles(model: ModelRecipe, ref: Named, got: Named) -> None:
@@ -172,9 +197,12 @@ def fidelity(model: ModelRecipe, ref: Named, got: Named, n_synthetic: int = 0
     dp = np.abs(r[:, pos] - g[:, pos])
     result = {"mean_abs_dp": float(dp.mean()), "max_abs_dp": float(dp.max()), "n": float(len(dp))}
     if n_synthetic:
-        syn = dp[-n_synthetic:]
+        syn, held = dp[-n_synthetic:], dp[:-n_synthetic]
         result.update({"mean_abs_dp_synthetic": float(syn.mean()),
                        "max_abs_dp_synthetic": float(syn.max()), "n_synthetic": float(n_synthetic)})
+        if len(held):
+            result.update({"mean_abs_dp_heldout": float(held.mean()),
+                           "max_abs_dp_heldout": float(held.max())})
     return result
 
 
@@ -234,11 +262,20 @@ def latency_ms(path: Path, runs: int = 30, threads: int = THREADS) -> float:
     return statistics.median(times)
 
 
+def synthetic_file(model: ModelRecipe) -> Path | None:
+    """The model's committed synthetic high-score inputs (recipe ``validation.synthetic``;
+    open_nsfw's predate that field)."""
+    if model.synthetic is not None:
+        return model.synthetic
+    return SYNTHETIC_FILE if model.id == "open_nsfw" else None
+
+
 def heldout(work: Work, model: ModelRecipe) -> tuple[Array, int]:
-    """Held-out images; for open_nsfw plus the committed synthetic high-score inputs (last)."""
+    """Held-out images, plus the model's committed synthetic high-score inputs (last)."""
     images = np.load(datasets.ensure(work, model, "heldout"))
-    if model.id == "open_nsfw" and SYNTHETIC_FILE.exists():
-        with np.load(SYNTHETIC_FILE) as z:
+    path = synthetic_file(model)
+    if path is not None and path.exists():
+        with np.load(path) as z:
             synthetic = z["images"]
         return np.concatenate([images, synthetic]), len(synthetic)
     return images, 0

