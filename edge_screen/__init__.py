@@ -36,6 +36,7 @@ from .errors import (
     VariantNotShipped,
 )
 from .frames import SamplingOptions, VideoLimits
+from .pdq import PdqHash, pdq_hash, pdq_hash_dihedral
 from .policy import Decision, Policy
 from .report import REPORT_SCHEMA, Evidence, Face, MediaInfo, ReportError, ScreeningReport
 from .screener import Screener, ScreenerOptions
@@ -68,6 +69,7 @@ __all__ = [
     "MediaTooLarge",
     "ModelError",
     "NotMedia",
+    "PdqHash",
     "Policy",
     "PolicyError",
     "ReportError",
@@ -86,4 +88,6 @@ __all__ = [
     "VariantNotShipped",
     "VideoLimits",
     "__version__",
+    "pdq_hash",
+    "pdq_hash_dihedral",
 ]
