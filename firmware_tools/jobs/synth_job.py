@@ -22,7 +22,8 @@ def run(job: dict[str, Any]) -> None:
     import numpy as np
     import tensorflow as tf
 
-    fn = tf.saved_model.load(job["saved_model"]).signatures["serving_default"]
+    loaded = tf.saved_model.load(job["saved_model"])  # kept alive: fn uses its variables
+    fn = loaded.signatures["serving_default"]
     (name,) = fn.structured_input_signature[1].keys()
     mean = tf.constant(job["mean"], tf.float32)
     std = tf.constant(job.get("std", [1.0, 1.0, 1.0]), tf.float32)

@@ -70,9 +70,9 @@ def convert(job: dict[str, Any]) -> None:
     model = load_model(Path(job["source"]))
     wd = Path(job["workdir"])
     saved = wd / "saved_model"
-    concrete = _concrete(model)
     module = tf.Module()
-    module.f = tf.function(lambda x: model(x, training=False))
+    module.model = model  # tracked, so the SavedModel holds its variables
+    concrete = _concrete(model)
     tf.saved_model.save(module, str(saved), signatures=concrete)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     fp32 = conv.convert()

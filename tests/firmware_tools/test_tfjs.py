@@ -43,7 +43,8 @@ def js_literal(value: Any) -> str:
 
 
 def _layer(name: str, cls: str, config: dict[str, Any], inbound: str | None) -> dict[str, Any]:
-    return {"name": name, "class_name": cls, "config": {"name": name, "trainable": False, **config},
+    extra = {} if cls == "InputLayer" else {"trainable": False}
+    return {"name": name, "class_name": cls, "config": {"name": name, **extra, **config},
             "inbound_nodes": [[[inbound, 0, 0, {}]]] if inbound else []}
 
 
