@@ -5,10 +5,13 @@ by trusting the XMP that announces it (an uploader can leave that out)."""
 
 from __future__ import annotations
 
+import re
 import struct
 
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RST0-7 carry no length
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
+# A marker that ends a scan: 0xFF then anything but stuffing (0x00), TEM or RST0-7.
+_SCAN_END = re.compile(rb"\xff[^\x00\x01\xd0-\xd7]")
 
 
 def jpeg_end(data: bytes) -> int | None:
@@ -44,13 +47,10 @@ def jpeg_end(data: bytes) -> int | None:
 
 def _after_scan(data: bytes, pos: int) -> int:
     """Where the entropy-coded data that starts at ``pos`` ends: the next 0xFF that is neither
-    byte stuffing (0xFF00) nor a restart marker. ``bytes.find`` jumps between candidates, since
-    a 12 MP photo holds megabytes of scan data (a byte loop took 0.6 s)."""
-    while (pos := data.find(b"\xff", pos)) != -1 and pos + 1 < len(data):
-        if data[pos + 1] != 0 and data[pos + 1] not in _STANDALONE:
-            return pos
-        pos += 1
-    return len(data)
+    byte stuffing (0xFF00) nor a restart marker. One regular-expression search in C, since a
+    12 MP photo holds megabytes of scan data (a byte loop took 0.6 s, a ``find`` loop 3 ms)."""
+    found = _SCAN_END.search(data, pos)
+    return found.start() if found else len(data)
 
 
 def embedded_video(data: bytes) -> bytes | None:

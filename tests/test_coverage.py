@@ -906,3 +906,24 @@ def test_a_cover_keeps_its_own_size_and_tile_scan_beside_the_clip() -> None:
     assert (cover.width, cover.height, cover.part) == (1000, 500, -1)
     assert (frame.width, frame.height, frame.part) == (640, 360, 0)
     assert clip.frames_decoded == 2 and clip.info.covers == 1
+
+
+def test_a_scan_ends_at_the_first_marker_that_is_not_stuffing_or_a_restart() -> None:
+    """The scan's end is found by one search; it stops where a byte-by-byte walk would, over
+    stuffing (0xFF00), restart markers, fill bytes and a 0xFF as the last byte."""
+    import random
+
+    from edge_screen.motion import _after_scan
+
+    def walk(data: bytes, pos: int) -> int:
+        for i in range(pos, len(data) - 1):
+            if data[i] == 0xFF and data[i + 1] not in {0x00, 0x01, *range(0xD0, 0xD8)}:
+                return i
+        return len(data)
+
+    rnd = random.Random(7)
+    alphabet = [0x00, 0x01, 0xD0, 0xD7, 0xD8, 0xD9, 0xFF, 0xFF, 0x12]
+    cases = [bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(1, 40))) for _ in range(500)]
+    for data in [*cases, b"\xff", b"\xff\xff\x00", b"\xff\xd0\xff\x12", b"\x00\xff\x00\xff"]:
+        for pos in range(len(data)):
+            assert _after_scan(data, pos) == walk(data, pos), (data, pos)

@@ -317,3 +317,19 @@ def test_rejects_images_it_cannot_sample(img: np.ndarray) -> None:
     sp = ShapePredictor.from_npz(landmarks_convert.convert(write_dat(synthetic_model())))
     with pytest.raises(ValueError, match="image"):
         sp(img, (1, 1, 8, 8))
+
+
+def test_pyramid_down_is_dlibs_filter_exactly_at_the_uint16_extremes() -> None:
+    """The uint16 filter equals the [1 4 6 4 1] filter computed in wide integers, saturated
+    pixels included (the column pass reaches 65280 there)."""
+    from edge_screen.preprocess import pyramid_down
+
+    rng = np.random.default_rng(3)
+    for shape in [(9, 9, 3), (10, 11, 3), (257, 301, 3), (17, 640, 3)]:
+        for img in (rng.integers(0, 256, shape, dtype=np.uint8), np.full(shape, 255, np.uint8)):
+            x = img.astype(np.int64)
+            c = 2 * np.arange((shape[1] - 3) // 2)
+            t = x[:, c] + 4 * x[:, c + 1] + 6 * x[:, c + 2] + 4 * x[:, c + 3] + x[:, c + 4]
+            r = 2 + 2 * np.arange((shape[0] - 3) // 2)
+            want = (t[r - 2] + 4 * t[r - 1] + 6 * t[r] + 4 * t[r + 1] + t[r + 2]) // 256
+            assert np.array_equal(pyramid_down(img), want.astype(np.uint8))
