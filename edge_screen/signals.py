@@ -169,7 +169,7 @@ class SignalExtractor:
         for model in self.classifiers:
             out = model.spec.output
             assert isinstance(out, ClassifierOutput)
-            probs = model.run_pixels(preprocess.stretch(rgb, model.input))[0].reshape(-1)
+            probs = model.run_pixels(preprocess.classifier_pixels(rgb, model.input))[0].reshape(-1)
             if out.activation == "softmax":
                 probs = _softmax(probs)
             elif out.activation == "sigmoid":

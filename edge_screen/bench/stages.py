@@ -70,8 +70,8 @@ def model_input(
         sw, sh = fit.scaled
         pixels[:sh, :sw] = np.asarray(
             Image.fromarray(rgb).resize(fit.scaled, Image.Resampling.BILINEAR))
-    elif i.resize == "stretch":
-        pixels = preprocess.stretch(rgb, i)
+    elif i.resize in ("stretch", "blurpad"):
+        pixels = preprocess.classifier_pixels(rgb, i)
     else:
         a = i.alignment
         assert a is not None and face is not None
