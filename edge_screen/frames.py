@@ -35,6 +35,7 @@ from .errors import ScreeningTimeout
 
 if TYPE_CHECKING:
     from .decode import Detail
+    from .pdq import PdqHash
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Frame:
     height: int = 0
     # A still's finer pixels for age chips (``decode.Detail``); None: chips from ``rgb``.
     detail: Detail | None = None
+    # PDQ of ``rgb`` where it was hashed ahead (``hashes``); None: not hashed yet, or unhashable.
+    pdq: PdqHash | None = None
 
 
 @dataclass(frozen=True)

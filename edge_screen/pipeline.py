@@ -20,6 +20,7 @@ from .aggregate import Aggregator
 from .errors import CorruptMedia, EdgeScreenError, MediaError, ModelError
 from .faces import TileScan
 from .frames import Clip, Frame, SamplingOptions, check_deadline
+from .hashes import FrameHashes, hashed
 from .models import Worker
 from .policy import Policy
 from .prepare import Prepared, StillClip
@@ -65,18 +66,20 @@ class Pipeline:
 
     def run(self, p: Prepared, worker: Worker, start: float) -> ScreeningReport:
         """The report for one prepared input; ``start`` is when its screening began."""
-        timing = {"decode": p.decode_ms}
+        timing = {"decode": p.decode_ms - p.hash_ms, "hash": p.hash_ms}
         if p.error is not None or (p.image is None and p.clip is None):
             why = p.error or EdgeScreenError("nothing was prepared")
-            return self._report(p, None, None, timing, start, ReportError(why.code, str(why)))
-        clip: Clip = p.clip if p.clip is not None else StillClip(p.image)  # type: ignore[arg-type]
+            failed = ReportError(why.code, str(why))
+            return self._report(p, None, None, None, timing, start, failed)
+        clip: Clip = p.clip if p.clip is not None else StillClip(p.image, p.pdq)  # type: ignore[arg-type]
         agg = Aggregator(self.policy, self.sampling.top_k)
+        hashes = FrameHashes()
         error: ReportError | None = None
         try:
             # The budget covers prepare's own time (hashing, decoding) but not the time a
             # prepared item waited for the models (screen_many prepares the next one ahead).
             deadline = start + self.sampling.time_budget_s - p.decode_ms / 1e3
-            self._screen(clip, agg, worker, deadline, timing)
+            self._screen(clip, agg, hashes, worker, deadline, timing)
         except (MediaError, ModelError) as exc:
             error = ReportError(exc.code, str(exc))
         except Exception as exc:  # a bug must not take the caller down: report it, log it
@@ -84,19 +87,28 @@ class Pipeline:
             error = ReportError("internal", f"{type(exc).__name__}: {exc}")
         finally:
             clip.close()
-        return self._report(p, clip, agg, timing, start, error)
+        return self._report(p, clip, agg, hashes, timing, start, error)
 
     def _screen(
-        self, clip: Clip, agg: Aggregator, worker: Worker, deadline: float, timing: dict[str, float]
+        self,
+        clip: Clip,
+        agg: Aggregator,
+        hashes: FrameHashes,
+        worker: Worker,
+        deadline: float,
+        timing: dict[str, float],
     ) -> None:
-        """Screen the clip's sampled frames into ``agg``; stop early once the verdict cannot
-        change. Raises the clip's or the models' typed errors. Each picture of the input (video
-        stream, page) has its own small-face tile scan, as its frames follow each other."""
+        """Screen the clip's sampled frames into ``agg``, their PDQ into ``hashes``; stop early
+        once the verdict cannot change. Raises the clip's or the models' typed errors. Each
+        picture of the input (video stream, page) has its own small-face tile scan, as its
+        frames follow each other. Frames are hashed as they are read (ahead of inference for
+        videos and animations)."""
         sampling = self.sampling
         scans: defaultdict[int, TileScan] = defaultdict(lambda: TileScan(sampling.tiles_per_frame))
-        decode_ms = [0.0]
+        decode_ms, hash_ms = [0.0], [0.0]
         frames = clip.frames(sampling, deadline)
-        reader = _ahead(frames, decode_ms) if clip.info.kind != "image" else _inline(frames)
+        source = hashed(frames, hash_ms)
+        reader = _ahead(source, decode_ms) if clip.info.kind != "image" else _inline(source)
         try:
             with reader as source:
                 for frame in source:
@@ -107,12 +119,15 @@ class Pipeline:
                             frame.rgb, w, h, scans[frame.part], detail=frame.detail
                         )
                     agg.add(frame.timestamp_ms, sig)
+                    hashes.add(frame)
                     if sampling.early_stop and agg.settled:
                         break
                     check_deadline(deadline)
         finally:
             frames.close()
-            timing["decode"] += decode_ms[0]  # overlapped with inference: not in the total
+            # overlapped with inference (videos, animations): not in the total
+            timing["decode"] += decode_ms[0] - hash_ms[0]
+            timing["hash"] += hash_ms[0]
         if agg.frames == 0:
             raise CorruptMedia(f"no frame of the {clip.info.format} could be decoded")
 
@@ -121,6 +136,7 @@ class Pipeline:
         p: Prepared,
         clip: Clip | None,
         agg: Aggregator | None,
+        hashes: FrameHashes | None,
         timing: dict[str, float],
         start: float,
         error: ReportError | None,
@@ -182,6 +198,7 @@ class Pipeline:
             p.sha256,
             error,
             agg.unaged,
+            hashes.result(info.kind) if hashes is not None else None,
         )
 
 

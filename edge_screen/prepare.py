@@ -30,6 +30,7 @@ from .animation import AnimationClip, is_animation
 from .decode import DecodedImage, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, ClipInfo, Frame, SamplingOptions
+from .hashes import frame_hash
 from .isobmff import (
     as_still,
     has_movie,
@@ -40,6 +41,7 @@ from .isobmff import (
 from .motion import embedded_video
 from .options import ScreenerOptions
 from .pages import pages_of, pil_page
+from .pdq import PdqHash
 from .probe import Probe, check_size, probe
 from .source import MediaInput, OpenedInput, check_input, describe
 from .video import VideoClip
@@ -56,8 +58,10 @@ class Prepared:
     sha256: str | None  # of the encoded input; None for pixels (an array, a PIL image)
     image: DecodedImage | None
     error: EdgeScreenError | None  # a MediaError, or an internal one (a bug, logged)
-    decode_ms: float
+    decode_ms: float  # all of prepare's time, hashing included
     clip: Clip | None = None  # opened; its frames decode with the models
+    pdq: PdqHash | None = None  # a photo's, hashed here (on the decode thread)
+    hash_ms: float = 0.0  # of ``decode_ms``, the time spent hashing
 
 
 def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
@@ -76,7 +80,13 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
         image: DecodedImage | None, error: EdgeScreenError | None, clip: Clip | None = None
     ) -> Prepared:
         sha = src.sha256 if src is not None else None
-        return Prepared(name, sha, image, error, (time.perf_counter() - t) * 1e3, clip)
+        pdq, hash_ms = None, 0.0
+        if image is not None:  # from the pixels the models will see: no second decode
+            th = time.perf_counter()
+            pdq = frame_hash(image.rgb)
+            hash_ms = (time.perf_counter() - th) * 1e3
+        ms = (time.perf_counter() - t) * 1e3
+        return Prepared(name, sha, image, error, ms, clip, pdq, hash_ms)
 
     try:
         if isinstance(media, np.ndarray):
@@ -153,10 +163,11 @@ def _image_sequence(data: bytes, found: Probe, opts: ScreenerOptions) -> Clip:
 
 
 class StillClip:
-    """A decoded photo as a clip of one frame."""
+    """A decoded photo as a clip of one frame (with its PDQ, when it was hashed already)."""
 
-    def __init__(self, image: DecodedImage) -> None:
+    def __init__(self, image: DecodedImage, pdq: PdqHash | None = None) -> None:
         self.image = image
+        self.pdq = pdq
         self.frames_decoded = 1
 
     @property
@@ -167,7 +178,7 @@ class StillClip:
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
         img = self.image
         yield Frame(img.rgb, 0.0, keyframe=True, width=img.width, height=img.height,
-                    detail=img.detail)
+                    detail=img.detail, pdq=self.pdq)
 
     def close(self) -> None:
         pass

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .hashes import Hashes
 from .policy import Verdict
 
 REPORT_SCHEMA = "edge-screen.report/1"
@@ -79,6 +80,8 @@ class ScreeningReport:
     error: ReportError | None = None
     # Faces found but too small or unsure to age (most in one frame): P(minor) unknown for them.
     faces_unaged: int = 0
+    # PDQ / vPDQ of the frames screened (``hashes``); None when no frame was screened.
+    hashes: Hashes | None = None
     schema: str = field(default=REPORT_SCHEMA)
 
     @property
@@ -131,6 +134,7 @@ class ScreeningReport:
                     for e in self.media.evidence
                 ],
             },
+            "hashes": None if self.hashes is None else self.hashes.to_dict(),
             "models": dict(self.models),
             "timing_ms": {k: round(v, 2) for k, v in self.timing_ms.items()},
             "error": None

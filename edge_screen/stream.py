@@ -21,6 +21,7 @@ from .aggregate import Aggregator
 from .decode import shown
 from .errors import EdgeScreenError
 from .faces import TileScan
+from .hashes import StreamHashes, frame_hash
 from .models import Worker
 from .options import ScreenerOptions
 from .policy import Policy
@@ -33,6 +34,8 @@ class LiveStream:
 
     The small-face tiles are spread over the stream's frames as for a video
     (``faces.TileScan``): all on its first frame, then ``sampling.tiles_per_frame`` in turn.
+    Every frame's PDQ is kept as a video's vPDQ is, the last ``hashes.STREAM_WINDOW`` distinct
+    ones (``hashes.StreamHashes``).
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class LiveStream:
         sampling = self._options.sampling
         self._agg = Aggregator(self._policy, sampling.top_k)
         self._scan = TileScan(sampling.tiles_per_frame)
+        self._hashes = StreamHashes()
         self._last_ms = float("-inf")
 
     def __enter__(self) -> LiveStream:
@@ -87,6 +91,8 @@ class LiveStream:
         check_size("stream frame", w, h, self._options.video_limits)  # as every video frame
         small = np.asarray(shown(Image.fromarray(rgb), self._options.working_min_side)[0])
         decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
+        pdq = frame_hash(small)  # outside the lock: hashing needs no interpreter
+        hash_ms = (time.perf_counter() - start) * 1e3 - decode_ms
         with self._lock:
             if self._closed:
                 raise EdgeScreenError(f"stream {self.name!r} is closed; open a new one")
@@ -101,6 +107,7 @@ class LiveStream:
             self._last_ms = float(timestamp_ms)
             agg = self._agg
             agg.add(timestamp_ms, sig)
+            self._hashes.add(timestamp_ms, pdq)
             media = MediaInfo(
                 "stream",
                 None,
@@ -111,7 +118,7 @@ class LiveStream:
                 worst_ms=dict(agg.worst_ms),
                 evidence=agg.evidence,
             )
-            timing = {"decode": decode_ms, **agg.timing_ms}
+            timing = {"decode": decode_ms, "hash": hash_ms, **agg.timing_ms}
             timing["total"] = (time.perf_counter() - start) * 1e3
             d = agg.decision
             return ScreeningReport(
@@ -124,4 +131,5 @@ class LiveStream:
                 self._models,
                 timing,
                 faces_unaged=agg.unaged,
+                hashes=self._hashes.result(),
             )

@@ -26,6 +26,7 @@ REPORT_KEYS = frozenset(
         "signals",
         "faces",
         "faces_unaged",
+        "hashes",
         "media",
         "models",
         "timing_ms",
