@@ -37,9 +37,10 @@ from .pdq import PdqHash, pdq_hash
 log = logging.getLogger("edge_screen")
 
 # Consecutive screened frames of one picture whose hashes differ in at most this many bits are
-# one entry (the first). Meta's vPDQ README prunes with D=2; sampled keyframes of a still scene
-# re-encoded by H.264 differ by 0-4 bits here (tests/test_hashes.py), and a list match is <= 31:
-# pruning at 4 costs a matcher at most 4 bits of its margin.
+# one entry (the first). Meta's vPDQ README prunes with D=2 as its example; keyframes of a still
+# scene through H.264 differ by 0-2 bits here (a static clip in tests/test_hashes.py), a camera's
+# moving scene by tens; a list match is <= 31, so pruning at 4 costs a matcher at most 4 bits of
+# its margin on a dropped frame.
 DEDUP_DISTANCE = 4
 # A live stream's running report keeps its last this many de-duplicated frame hashes: a stream
 # has no end, and its reports must stay small (each screen_frame returns the whole report).

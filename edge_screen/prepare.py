@@ -12,7 +12,8 @@ once with the limits of what it turned out to be (``probe.check_size``).
 
 The item's time budget (``SamplingOptions.time_budget_s``) starts here: hashing a video (up to
 ``VideoLimits.max_bytes``) runs against it, and the screener gives the frames what is left of it
-(``Prepared.decode_ms`` is what prepare spent).
+(``Prepared.decode_ms`` is what prepare spent). A photo's PDQ is computed here too, from its
+working image (``hashes``), so in ``screen_many`` it overlaps the previous item's inference.
 """
 
 from __future__ import annotations
