@@ -149,3 +149,26 @@ def test_blurpad_fits_the_whole_picture_over_a_blurred_stretch_of_itself() -> No
     square = np.asarray(Image.open(DATA / "images" / "astronaut.jpg").convert("RGB"))
     lanczos = Image.fromarray(square).resize((224, 224), Image.Resampling.LANCZOS)
     assert np.array_equal(blurpad(square, (224, 224)), np.asarray(lanczos))
+
+
+def test_an_animation_reports_the_worst_graphic_frame_and_its_moment(
+    screener: Screener, tmp_path: Path
+) -> None:
+    """The new signals aggregate over frames as the others do: the worst score and when. A
+    lossless animated WebP keeps the synthetic frame's pixels (a lossy video would not)."""
+    (path, float_score, _), *_ = sorted(
+        _synthetic("graphic", tmp_path), key=lambda s: -s[1]
+    )
+    harmless = Image.open(DATA / "images" / "astronaut.jpg").convert("RGB").resize((224, 224))
+    cat = Image.open(DATA / "images" / "chelsea.jpg").convert("RGB").resize((224, 224))
+    frames = [harmless, Image.open(path).convert("RGB"), cat]
+    anim = tmp_path / "anim.webp"
+    frames[0].save(anim, save_all=True, append_images=frames[1:], duration=500, lossless=True)
+    r = screener.screen(anim)
+    # hold is reached on the second frame: screening stops there (the verdict cannot rise)
+    assert r.ok and r.media.kind == "animation" and r.media.frames_screened >= 2
+    score = r.signals["graphic"]
+    assert score is not None and abs(score - float_score) <= FIDELITY
+    assert r.media.worst_ms["graphic"] == 500
+    assert r.verdict == "hold"
+    assert any(e.timestamp_ms == 500 and e.verdict == "hold" for e in r.media.evidence)
