@@ -37,8 +37,18 @@ from .errors import (
 )
 from .frames import SamplingOptions, VideoLimits
 from .pdq import PdqHash, pdq_hash, pdq_hash_dihedral
-from .policy import Decision, Policy
-from .report import REPORT_SCHEMA, Evidence, Face, MediaInfo, ReportError, ScreeningReport
+from .policy import Decision, Policy, PreviewPolicy
+from .preview import Preview, ReportWithPreviews
+from .report import (
+    REPORT_SCHEMA,
+    Evidence,
+    Face,
+    MediaInfo,
+    PreviewFrame,
+    PreviewInfo,
+    ReportError,
+    ScreeningReport,
+)
 from .screener import Screener, ScreenerOptions
 from .stream import LiveStream
 from .version import __version__
@@ -72,7 +82,12 @@ __all__ = [
     "PdqHash",
     "Policy",
     "PolicyError",
+    "Preview",
+    "PreviewFrame",
+    "PreviewInfo",
+    "PreviewPolicy",
     "ReportError",
+    "ReportWithPreviews",
     "RollbackRefused",
     "SamplingOptions",
     "Screener",

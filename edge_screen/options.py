@@ -48,6 +48,9 @@ class ScreenerOptions:
     faces: str = "auto"
     sampling: SamplingOptions = field(default_factory=SamplingOptions)  # videos, animations
     video_limits: VideoLimits = field(default_factory=VideoLimits)
+    # Reviewer previews (``Screener.screen_with_preview``, ``edge_screen.preview``): off, they
+    # cost nothing; on, the evidence frames are kept at preview size while an item is screened.
+    previews: bool = False
 
     def __post_init__(self) -> None:
         """Refuse what a careless call would otherwise turn into less screening, silently."""
@@ -71,6 +74,7 @@ class ScreenerOptions:
         _type("image_limits", self.image_limits, (ImageLimits,))
         _type("sampling", self.sampling, (SamplingOptions,))
         _type("video_limits", self.video_limits, (VideoLimits,))
+        _type("previews", self.previews, (bool,))
         for name in ("threads", "workers", "max_faces", "max_bytes", "working_min_side"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -19,12 +19,13 @@ from dataclasses import replace
 from .aggregate import Aggregator
 from .errors import CorruptMedia, EdgeScreenError, MediaError, ModelError
 from .faces import TileScan
-from .frames import Clip, Frame, SamplingOptions, check_deadline
+from .frames import Clip, ClipInfo, Frame, SamplingOptions, check_deadline
 from .hashes import FrameHashes, hashed
 from .models import Worker
 from .policy import Policy
 from .prepare import Prepared, StillClip
-from .report import CORE_SIGNALS, MediaInfo, ReportError, ScreeningReport
+from .preview import Preview, PreviewKeeper
+from .report import CORE_SIGNALS, Face, MediaInfo, ReportError, ScreeningReport
 
 log = logging.getLogger("edge_screen")
 
@@ -66,20 +67,40 @@ class Pipeline:
 
     def run(self, p: Prepared, worker: Worker, start: float) -> ScreeningReport:
         """The report for one prepared input; ``start`` is when its screening began."""
+        return self._run(p, worker, start, None)
+
+    def run_with_previews(
+        self, p: Prepared, worker: Worker, start: float
+    ) -> tuple[ScreeningReport, tuple[Preview, ...]]:
+        """The report and the reviewer previews (``preview``) of one prepared input; the
+        report's ``preview`` says which were made and why."""
+        keeper = PreviewKeeper(self.policy.preview, self.policy.child_safety.when["minor"])
+        report = self._run(p, worker, start, keeper)
+        t = time.perf_counter()
+        info, previews = keeper.finish(report.verdict, report.error is None)
+        ms = keeper.ms + (time.perf_counter() - t) * 1e3
+        timing = {**report.timing_ms, "preview": ms}
+        timing["total"] += ms - keeper.ms  # the keeper's time while screening is in it already
+        return replace(report, preview=info, timing_ms=timing), previews
+
+    def _run(
+        self, p: Prepared, worker: Worker, start: float, keeper: PreviewKeeper | None
+    ) -> ScreeningReport:
         timing = {"decode": p.decode_ms - p.hash_ms, "hash": p.hash_ms}
         if p.error is not None or (p.image is None and p.clip is None):
             why = p.error or EdgeScreenError("nothing was prepared")
             failed = ReportError(why.code, str(why))
             return self._report(p, None, None, None, timing, start, failed)
         clip: Clip = p.clip if p.clip is not None else StillClip(p.image, p.pdq)  # type: ignore[arg-type]
-        agg = Aggregator(self.policy, self.sampling.top_k)
+        # Previews need at least one evidence frame, whatever top_k the report lists.
+        agg = Aggregator(self.policy, max(self.sampling.top_k, keeper is not None))
         hashes = FrameHashes()
         error: ReportError | None = None
         try:
             # The budget covers prepare's own time (hashing, decoding) but not the time a
             # prepared item waited for the models (screen_many prepares the next one ahead).
             deadline = start + self.sampling.time_budget_s - p.decode_ms / 1e3
-            self._screen(clip, agg, hashes, worker, deadline, timing)
+            self._screen(clip, agg, hashes, worker, deadline, timing, keeper)
         except (MediaError, ModelError) as exc:
             error = ReportError(exc.code, str(exc))
         except Exception as exc:  # a bug must not take the caller down: report it, log it
@@ -97,12 +118,14 @@ class Pipeline:
         worker: Worker,
         deadline: float,
         timing: dict[str, float],
+        keeper: PreviewKeeper | None = None,
     ) -> None:
         """Screen the clip's sampled frames into ``agg``, their PDQ into ``hashes``; stop early
         once the verdict cannot change. Raises the clip's or the models' typed errors. Each
         picture of the input (video stream, page) has its own small-face tile scan, as its
         frames follow each other. Frames are hashed as they are read (ahead of inference for
-        videos and animations)."""
+        videos and animations). With a preview ``keeper``, the evidence frames' pixels are
+        kept at preview size as they enter the evidence."""
         sampling = self.sampling
         scans: defaultdict[int, TileScan] = defaultdict(lambda: TileScan(sampling.tiles_per_frame))
         decode_ms, hash_ms = [0.0], [0.0]
@@ -120,6 +143,8 @@ class Pipeline:
                         )
                     agg.add(frame.timestamp_ms, sig)
                     hashes.add(frame)
+                    if keeper is not None:
+                        self._keep(keeper, clip.info, frame, w, h, sig.faces, agg)
                     if sampling.early_stop and agg.settled:
                         break
                     check_deadline(deadline)
@@ -130,6 +155,21 @@ class Pipeline:
             timing["hash"] += hash_ms[0]
         if agg.frames == 0:
             raise CorruptMedia(f"no frame of the {clip.info.format} could be decoded")
+
+    @staticmethod
+    def _keep(
+        keeper: PreviewKeeper,
+        info: ClipInfo,
+        frame: Frame,
+        w: int,
+        h: int,
+        faces: tuple[Face, ...],
+        agg: Aggregator,
+    ) -> None:
+        still = info.kind == "image"
+        page = frame.part if still and info.pages > 1 else None
+        when = None if still else frame.timestamp_ms
+        keeper.offer(frame.rgb, w, h, faces, agg.evidence, when, page)
 
     def _report(
         self,
@@ -178,7 +218,7 @@ class Pipeline:
             info.fps,
             clip.frames_decoded,
             dict(agg.worst_ms) if several else {},
-            agg.evidence if several else (),
+            agg.evidence[: self.sampling.top_k] if several else (),
             info.streams,
             info.covers,
             info.pages,

@@ -12,7 +12,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -38,7 +38,9 @@ _KEYS = {
     "child_safety": {"minor", "sexual", *CHILD_CONTENT_LIMITS, "verdict", "reason",
                      "screen_without"},
     "rules": {"verdict", "when", "reason"},
+    "preview": {"mode", "strength", "size", "when", "faces"},
 }
+_KEYS[""] |= {"preview"}  # issue 15's reviewer previews, ``PreviewPolicy`` below
 
 
 def worse(a: Verdict, b: Verdict) -> Verdict:
@@ -120,6 +122,8 @@ class Policy:
     # minor + drawn_sexual, minor + graphic (``CHILD_CONTENT_LIMITS``): the shipped rules unless
     # a policy tightens them.
     child_content: tuple[Rule, ...] = ()
+    # How reviewer previews are made (``edge_screen.preview``); checked against the floors.
+    preview: PreviewPolicy = field(default_factory=lambda: PreviewPolicy())
 
     def __post_init__(self) -> None:
         """The invariants again for a ``Policy`` built in code rather than from a file."""
@@ -224,7 +228,8 @@ class Policy:
             )
         child = Rule(verdict, when, reason)
         extra = _child_content(when["minor"], content)
-        return cls(rules, child, unscreenable, frozenset(without), extra)
+        preview = _preview_policy(data.get("preview", {}), at)
+        return cls(rules, child, unscreenable, frozenset(without), extra, preview)
 
     @property
     def child_rules(self) -> tuple[Rule, ...]:
@@ -318,3 +323,62 @@ def _rule(r: Any, i: int, at: _Locator) -> Rule:
         },
         str(r.get("reason") or ", ".join(f"{k} >= {v}" for k, v in when.items())),
     )
+
+
+# Reviewer previews (issue 15). What a preview may show is bounded in code, as child safety is:
+# a policy may make previews stronger, never weaker. ``strength`` is the size of the detail
+# removed, in percent of the preview's long side: a pixel block that big (pixelate), or a
+# Gaussian blur of that standard deviation (blur: detail at the block's scale is attenuated to
+# under 1%, below 8-bit quantisation, so deblurring cannot bring it back). The floor, 5, leaves
+# at most 20 blocks across the long side (docs/policy.md#previews).
+PREVIEW_MODES = ("pixelate", "blur")
+PREVIEW_MIN_STRENGTH = 5.0
+PREVIEW_SIZES = (64, 512)  # the long side's allowed range, px
+PREVIEW_WHEN: tuple[Verdict, ...] = ("review", "hold")
+PREVIEW_FACES = ("minors", "all")  # faces masked: likely or possible minors always, or all
+
+
+@dataclass(frozen=True)
+class PreviewPolicy:
+    """How a reviewer preview is made: ``mode`` and ``strength`` (above), the long side
+    ``size``, the verdict from which one is made (``when``), and which faces are blocked out
+    on top (``faces``: likely and possible minors always; "all" adds every face)."""
+
+    mode: str = "pixelate"
+    strength: float = 6.0
+    size: int = 256
+    when: Verdict = "review"
+    faces: str = "minors"
+
+    def __post_init__(self) -> None:
+        """The floors again for a ``PreviewPolicy`` built in code rather than from a file."""
+        if self.mode not in PREVIEW_MODES:
+            raise PolicyError(f"preview.mode {self.mode!r} is not one of {PREVIEW_MODES}")
+        s, number = self.strength, (int, float)
+        if isinstance(s, bool) or not isinstance(s, number) or not PREVIEW_MIN_STRENGTH <= s <= 100:
+            raise PolicyError(f"preview.strength {s!r} is under the floor of "
+                              f"{PREVIEW_MIN_STRENGTH:g} (% of the long side) or over 100: a "
+                              "policy may make previews stronger, never recognisable")
+        object.__setattr__(self, "strength", float(s))
+        lo, hi = PREVIEW_SIZES
+        size = self.size
+        if isinstance(size, bool) or not isinstance(size, int) or not lo <= size <= hi:
+            raise PolicyError(f"preview.size {self.size!r} is not an int in {lo}..{hi} px")
+        if self.when not in PREVIEW_WHEN:
+            raise PolicyError(f"preview.when {self.when!r} is not one of {PREVIEW_WHEN}: "
+                              "an allowed item gets no preview")
+        if self.faces not in PREVIEW_FACES:
+            raise PolicyError(f"preview.faces {self.faces!r} is not one of {PREVIEW_FACES}")
+
+
+def _preview_policy(table: Any, at: _Locator) -> PreviewPolicy:
+    """The ``[preview]`` table (optional: the defaults above), a breach naming its line."""
+    if not isinstance(table, dict):
+        raise PolicyError(f"{at('', 'preview')}: preview must be a table ([preview])")
+    _known_keys(table, "preview", at("preview"))
+    for key in table:
+        try:
+            PreviewPolicy(**{key: table[key]})
+        except PolicyError as exc:
+            raise PolicyError(f"{at('preview', key)}: {exc}") from None
+    return PreviewPolicy(**table)

@@ -65,6 +65,34 @@ class ReportError:
 
 
 @dataclass(frozen=True)
+class PreviewFrame:
+    """One reviewer preview made: which frame it shows and what was blocked out on it."""
+
+    timestamp_ms: float | None  # a video's or animation's frame; None for a still
+    page: int | None  # the page of a still of several pictures; None otherwise
+    width: int
+    height: int
+    faces_masked: int
+
+
+@dataclass(frozen=True)
+class PreviewInfo:
+    """Which reviewer-preview rules fired (``edge_screen.preview``): never the pixels, which the
+    caller gets beside the report (``Screener.screen_with_preview``)."""
+
+    made: bool
+    reason: str  # why previews were made, or why not
+    mode: str
+    strength: float
+    format: str | None = None  # "webp" or "jpeg"; None when none was made
+    frames: tuple[PreviewFrame, ...] = ()
+
+    @property
+    def faces_masked(self) -> int:
+        return sum(f.faces_masked for f in self.frames)
+
+
+@dataclass(frozen=True)
 class ScreeningReport:
     """The verdict on one input, its signals and enough provenance to audit it later."""
 
@@ -82,6 +110,8 @@ class ScreeningReport:
     faces_unaged: int = 0
     # PDQ / vPDQ of the frames screened (``hashes``); None when no frame was screened.
     hashes: Hashes | None = None
+    # Reviewer previews: None unless they were asked for (``screen_with_preview``).
+    preview: PreviewInfo | None = None
     schema: str = field(default=REPORT_SCHEMA)
 
     @property
@@ -135,6 +165,7 @@ class ScreeningReport:
                 ],
             },
             "hashes": None if self.hashes is None else self.hashes.to_dict(),
+            "preview": None if self.preview is None else _preview_dict(self.preview),
             "models": dict(self.models),
             "timing_ms": {k: round(v, 2) for k, v in self.timing_ms.items()},
             "error": None
@@ -150,3 +181,24 @@ class ScreeningReport:
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def _preview_dict(p: PreviewInfo) -> dict[str, Any]:
+    return {
+        "made": p.made,
+        "reason": p.reason,
+        "mode": p.mode,
+        "strength": p.strength,
+        "format": p.format,
+        "faces_masked": p.faces_masked,
+        "frames": [
+            {
+                "timestamp_ms": None if f.timestamp_ms is None else round(f.timestamp_ms),
+                "page": f.page,
+                "width": f.width,
+                "height": f.height,
+                "faces_masked": f.faces_masked,
+            }
+            for f in p.frames
+        ],
+    }

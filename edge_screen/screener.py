@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -24,12 +24,13 @@ from .options import ScreenerOptions
 from .pipeline import Pipeline
 from .policy import Policy
 from .prepare import Prepared, prepare
+from .preview import Preview, ReportWithPreviews
 from .report import ScreeningReport
 from .signals import SignalExtractor
 from .source import MediaInput
 from .stream import LiveStream
 
-__all__ = ["Screener", "ScreenerOptions"]
+__all__ = ["ReportWithPreviews", "Screener", "ScreenerOptions"]
 
 
 class Screener:
@@ -107,6 +108,16 @@ class Screener:
         worker = self._current()
         return self._pipeline.run(self._prepare(media), worker, time.perf_counter())
 
+    def screen_with_preview(self, media: MediaInput) -> ReportWithPreviews:
+        """``screen()``, and the reviewer previews of an input whose verdict reaches the
+        policy's ``[preview] when``: pixelated or blurred, likely and possible minors' faces
+        blocked out (``edge_screen.preview``). Needs ``ScreenerOptions(previews=True)``."""
+        self._previews_on()
+        worker = self._current()
+        p = self._prepare(media)
+        report, previews = self._pipeline.run_with_previews(p, worker, time.perf_counter())
+        return ReportWithPreviews(report, previews)
+
     def screen_many(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
         """Screen many inputs; reports come in input order.
 
@@ -115,15 +126,46 @@ class Screener:
         """
         if isinstance(items, str | bytes | bytearray | memoryview | os.PathLike):
             raise TypeError("screen_many takes an iterable of inputs; for one input use screen()")
-        return self._screen_many(items)
+        return self._screen_many(items, self._pipeline.run)
 
-    def _screen_many(self, items: Iterable[MediaInput]) -> Iterator[ScreeningReport]:
+    def screen_many_with_previews(
+        self, items: Iterable[MediaInput]
+    ) -> Iterator[ReportWithPreviews]:
+        """``screen_many()`` with each input's reviewer previews (``screen_with_preview``)."""
+        if isinstance(items, str | bytes | bytearray | memoryview | os.PathLike):
+            raise TypeError("screen_many_with_previews takes an iterable of inputs; for one "
+                            "input use screen_with_preview()")
+        self._previews_on()
+        return self._with_previews(items)
+
+    def _with_previews(self, items: Iterable[MediaInput]) -> Iterator[ReportWithPreviews]:
+        # The scheduler hands reports on: each one's previews wait here, by the report's id,
+        # until it comes out (at most workers + 1 items are in flight).
+        made: dict[int, tuple[Preview, ...]] = {}
+
+        def run(p: Prepared, worker: Worker, start: float) -> ScreeningReport:
+            report, previews = self._pipeline.run_with_previews(p, worker, start)
+            made[id(report)] = previews
+            return report
+
+        for report in self._screen_many(items, run):
+            yield ReportWithPreviews(report, made.pop(id(report)))
+
+    def _previews_on(self) -> None:
+        if not self.options.previews:
+            raise ValueError("previews are off: make the Screener with "
+                             "ScreenerOptions(previews=True)")
+
+    def _screen_many(
+        self,
+        items: Iterable[MediaInput],
+        run: Callable[[Prepared, Worker, float], ScreeningReport],
+    ) -> Iterator[ScreeningReport]:
         worker = self._current()
         first, inputs = scheduler.head(items, 2)
         if len(first) < 2:  # one input (a scan of one video): no worker interpreters to create
-            yield from (self.screen(m) for m in first)
+            yield from (run(self._prepare(m), worker, time.perf_counter()) for m in first)
             return
-        run = self._pipeline.run
         if self.options.workers == 1:
             yield from scheduler.one_by_one(inputs, self._prepare, run, worker)
         else:
