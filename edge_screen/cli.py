@@ -19,6 +19,7 @@ from pathlib import Path
 from .errors import EdgeScreenError
 from .face_stage import STRATEGIES
 from .policy import VERDICTS
+from .preview import ReportWithPreviews
 from .report import ScreeningReport
 from .screener import Screener, ScreenerOptions
 
@@ -73,7 +74,25 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--faces", default="auto", choices=["auto", *STRATEGIES],
                       help="how faces are found (default: the bundle's best; docs/performance.md)")
     scan.add_argument("--fail-on", choices=VERDICTS[1:], help="exit 3 if any verdict reaches this")
+    scan.add_argument("--preview", metavar="DIR",
+                      help="write reviewer previews (pixelated, minors' faces blocked out) of "
+                      "inputs reaching the policy's [preview] when into DIR")
     return parser
+
+
+def _write_previews(out: Path, item: ReportWithPreviews, used: set[str]) -> None:
+    """Each preview as ``<item name>[.<ms>ms|.p<page>].preview.<ext>`` in ``out``; a name
+    already written by this scan (two inputs of one name in different folders) gets ``~2``,
+    ``~3``... after the item's name, so no preview overwrites another."""
+    name = Path(item.report.path).name or "input"
+    for n in range(1, len(used) + 2):
+        stem = name if n == 1 else f"{name}~{n}"
+        files = [stem + p.suffix for p in item.previews]
+        if not used.intersection(files):
+            break
+    for p, file in zip(item.previews, files, strict=True):
+        (out / file).write_bytes(p.data)
+        used.add(file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "policy": args.policy,
         "backend": args.backend,
         "faces": args.faces,
+        "previews": args.preview is not None,
     }
     for name in ("threads", "workers"):
         value = getattr(args, name)
@@ -114,10 +134,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     for reason in screener.unused_rules:
         print(f"edge-screen: note: no model feeds the policy rule {reason!r}", file=sys.stderr)
     files = list(_walk(args.paths))
+    out = Path(args.preview) if args.preview is not None else None
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"edge-screen: --preview {out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     progress = sys.stderr.isatty()
     failed = flagged = False
+    used: set[str] = set()
     with screener:
-        for i, report in enumerate(screener.screen_many(files), 1):
+        results: Iterator[ScreeningReport | ReportWithPreviews] = (
+            screener.screen_many(files) if out is None
+            else screener.screen_many_with_previews(files)
+        )
+        for i, result in enumerate(results, 1):
+            if isinstance(result, ReportWithPreviews):
+                assert out is not None
+                _write_previews(out, result, used)
+                report = result.report
+            else:
+                report = result
             if progress:
                 print(
                     f"\r[{i}/{len(files)}] {Path(report.path).name[:50]:<50}",
