@@ -27,6 +27,7 @@ REPORT_KEYS = frozenset(
         "faces",
         "faces_unaged",
         "hashes",
+        "preview",
         "media",
         "models",
         "timing_ms",
