@@ -95,9 +95,21 @@ class HashIndex:
         return _within(self._u64, query, radius, np.arange(len(self), dtype=np.int64))
 
 
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def popcount(words: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """Set bits per row of an N x 4 uint64 array: numpy's own popcount where it has one (2.0),
+    a byte table on numpy 1.x (the tflite-runtime backend needs numpy < 2)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)  # type: ignore[no-any-return]
+    as_bytes = np.ascontiguousarray(words).view(np.uint8).reshape(len(words), -1)
+    return _BYTE_BITS[as_bytes].sum(axis=1, dtype=np.int64)  # type: ignore[no-any-return]
+
+
 def _within(rows: NDArray[np.uint64], query: bytes, radius: int, ids: NDArray[np.int64]
             ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     q = np.frombuffer(query, np.uint64)
-    distances = np.bitwise_count(rows ^ q).sum(axis=1, dtype=np.int64)
+    distances = popcount(rows ^ q)
     keep = distances <= radius
     return ids[keep], distances[keep]

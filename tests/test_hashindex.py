@@ -82,3 +82,16 @@ def test_bad_lists_and_queries_are_refused() -> None:
         index.query(b"\0" * 31)
     with pytest.raises(ValueError):
         index.query(b"\0" * 32, radius=32)  # beyond what the pigeonhole covers
+
+
+def test_the_numpy_1_popcount_fallback_counts_as_numpy_2_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge_screen import hashindex
+
+    rng = np.random.default_rng(5)
+    words = rng.integers(0, 2**63, (500, 4), dtype=np.uint64) * 2 + 1
+    want = hashindex.popcount(words)
+    monkeypatch.delattr(np, "bitwise_count")
+    assert (hashindex.popcount(words) == want).all()
+    assert (want == [sum(bin(int(w)).count("1") for w in row) for row in words]).all()
