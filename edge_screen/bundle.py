@@ -16,7 +16,14 @@ from pathlib import Path
 
 from .errors import BundleError, HashMismatch, ManifestError
 from .files import OverLimit, read_plain
-from .manifest import MAX_MANIFEST_BYTES, Manifest, ModelSpec, Variant, manifest_from_bytes
+from .manifest import (
+    MAX_MANIFEST_BYTES,
+    HashListSpec,
+    Manifest,
+    ModelSpec,
+    Variant,
+    manifest_from_bytes,
+)
 
 
 def default_bundle_dir() -> Path:
@@ -76,6 +83,11 @@ class Bundle:
 
     def model_bytes(self, variant: Variant) -> bytes:
         return self.read_verified(variant.file, variant.size, variant.sha256)
+
+    def hash_list_bytes(self, spec: HashListSpec) -> bytes:
+        """A hash list's bytes, checked as a model's are: a tampered list is ``HashMismatch``,
+        never an empty or partial list."""
+        return self.read_verified(spec.file, spec.size, spec.sha256)
 
 
 def open_bundle(bundle: str | Path | None, store: str | Path | None,

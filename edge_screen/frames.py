@@ -84,6 +84,8 @@ class Frame:
     detail: Detail | None = None
     # PDQ of ``rgb`` where it was hashed ahead (``hashes``); None: not hashed yet, or unhashable.
     pdq: PdqHash | None = None
+    # A still's other orientations with their PDQ (``hashes.Turned``), hashed with ``pdq``.
+    turned: tuple[tuple[str, PdqHash], ...] = ()
 
 
 @dataclass(frozen=True)

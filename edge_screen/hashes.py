@@ -26,13 +26,20 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .frames import Frame
-from .pdq import PdqHash, pdq_hash
+from .pdq import PdqHash, pdq_hash, pdq_hash_with_dihedral
+
+if TYPE_CHECKING:
+    from .known import Match
+
+# A still's other seven orientations (``pdq.DIHEDRAL_NAMES`` after "original") with their PDQ,
+# from its own DCT: what a hash list is also matched against, never reported.
+Turned = tuple[tuple[str, PdqHash], ...]
 
 log = logging.getLogger("edge_screen")
 
@@ -55,6 +62,7 @@ class FrameHash:
     timestamp_ms: float
     pdq: PdqHash | None
     part: int = 0  # the frame's ``Frame.part``: its video stream, page or cover
+    turned: Turned = ()  # a still's page: its rotations and flips (``Turned``)
 
     @property
     def quality(self) -> int:
@@ -83,6 +91,8 @@ class Hashes:
     pdq_quality: int | None = None  # 0 when the still has no hash (too small)
     pages: tuple[PdqHash | None, ...] | None = None  # a still of several pictures
     vpdq: tuple[FrameHash, ...] | None = None
+    # Matches against the bundle's hash lists (``known``); None: the bundle has no list.
+    matches: tuple[Match, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +102,7 @@ class Hashes:
             if self.pages is None
             else [{"pdq": None if h is None else h.hex, "quality": _q(h)} for h in self.pages],
             "vpdq": None if self.vpdq is None else [f.to_dict() for f in self.vpdq],
+            "matches": None if self.matches is None else [m.to_dict() for m in self.matches],
         }
 
 
@@ -111,14 +122,32 @@ def frame_hash(rgb: NDArray[np.uint8]) -> PdqHash | None:
         return None
 
 
-def hashed(frames: Iterable[Frame], spent_ms: list[float]) -> Iterator[Frame]:
+def still_hash(rgb: NDArray[np.uint8]) -> tuple[PdqHash | None, Turned]:
+    """``frame_hash`` of a still's picture with its seven other orientations, from one DCT
+    (~0.2 ms more): a hash list may hold the picture turned or flipped. Never raises."""
+    if rgb.ndim < 2 or min(rgb.shape[:2]) < _MIN_SIDE:
+        return None, ()
+    try:
+        variants = pdq_hash_with_dihedral(rgb)
+    except Exception:  # a bug: logged, and the frame reported without a hash
+        log.exception("PDQ failed on a %s frame", rgb.shape)
+        return None, ()
+    return variants.pop("original"), tuple(variants.items())
+
+
+def hashed(frames: Iterable[Frame], spent_ms: list[float], still: bool = False
+           ) -> Iterator[Frame]:
     """``frames`` with their PDQ (``Frame.pdq``), hashed as they are pulled: on the thread that
-    decodes ahead of inference. A frame hashed where it was decoded keeps its hash. The time
-    spent hashing is added to ``spent_ms[0]``."""
+    decodes ahead of inference; a ``still``'s pages with their orientations too. A frame hashed
+    where it was decoded keeps its hash. The time spent hashing is added to ``spent_ms[0]``."""
     for frame in frames:
         if frame.pdq is None:
             t = time.perf_counter()
-            frame = replace(frame, pdq=frame_hash(frame.rgb))
+            if still:
+                pdq, turned = still_hash(frame.rgb)
+                frame = replace(frame, pdq=pdq, turned=turned)
+            else:
+                frame = replace(frame, pdq=frame_hash(frame.rgb))
             spent_ms[0] += (time.perf_counter() - t) * 1e3
         yield frame
 
@@ -131,17 +160,23 @@ class FrameHashes:
 
     def add(self, frame: Frame) -> None:
         pdq = frame.pdq if frame.pdq is not None else frame_hash(frame.rgb)
-        self._frames.append(FrameHash(frame.timestamp_ms, pdq, frame.part))
+        self._frames.append(FrameHash(frame.timestamp_ms, pdq, frame.part, frame.turned))
 
-    def result(self, kind: str) -> Hashes | None:
-        """The report's hashes for a clip of ``kind`` (``ClipInfo.kind``); None with no frame."""
+    @property
+    def frames(self) -> tuple[FrameHash, ...]:
+        """Every screened frame's hash, in screening order, before de-duplication."""
+        return tuple(self._frames)
+
+    def result(self, kind: str, matches: tuple[Match, ...] | None = None) -> Hashes | None:
+        """The report's hashes for a clip of ``kind`` (``ClipInfo.kind``), with the hash-list
+        ``matches`` (None: no list); None with no frame."""
         if not self._frames:
             return None
         if kind == "image":  # a still: its main picture, and every picture when several
             first = self._frames[0].pdq
             pages = tuple(f.pdq for f in self._frames) if len(self._frames) > 1 else None
-            return Hashes(first, _q(first), pages)
-        return Hashes(vpdq=vpdq(self._frames))
+            return Hashes(first, _q(first), pages, matches=matches)
+        return Hashes(vpdq=vpdq(self._frames), matches=matches)
 
 
 def vpdq(frames: Iterable[FrameHash], distance: int = DEDUP_DISTANCE) -> tuple[FrameHash, ...]:

@@ -102,6 +102,25 @@ class FileEntry:
     size: int
 
 
+HASH_LIST_FORMATS: tuple[str, ...] = ("pdq256",)  # 32-byte PDQ hashes, concatenated
+
+
+@dataclass(frozen=True)
+class HashListSpec:
+    """A list of known content to match PDQ hashes against (docs/bundle-format.md#hash-lists):
+    ``count`` entries of ``format`` in ``file``, every one carrying the list's ``label``."""
+
+    id: str
+    file: str
+    sha256: str
+    size: int
+    label: str  # e.g. "known CSAM": the reason line and the report's matches name it
+    count: int
+    format: str = "pdq256"
+    source: str = ""  # who compiled the list, and when
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class Manifest:
     schema: str
@@ -113,17 +132,20 @@ class Manifest:
     expires: str | None = None  # after this a device refuses to install it
     card: FileEntry | None = None  # MODEL_CARD.md
     self_test: SelfTest | None = None  # pictures a device screens before activating the bundle
+    hash_lists: tuple[HashListSpec, ...] = ()  # known content, matched on every screened frame
 
     def by_task(self, task: str) -> tuple[ModelSpec, ...]:
         return tuple(m for m in self.models if m.task == task)
 
     def files(self) -> tuple[FileEntry, ...]:
-        """Every file the manifest vouches for: all variants of all models, the notices and the
-        model card; a signed bundle holds exactly these and the manifest itself."""
+        """Every file the manifest vouches for: all variants of all models, the notices, the
+        model card, the self-test pictures and the hash lists; a signed bundle holds exactly
+        these and the manifest itself."""
         entries = [FileEntry(v.file, v.sha256, v.size) for m in self.models for v in m.variants]
         cases = self.self_test.cases if self.self_test else ()
         tests = [FileEntry(c.file, c.sha256, c.size) for c in cases]
-        return (*entries, *self.notices, *((self.card,) if self.card else ()), *tests)
+        lists = [FileEntry(h.file, h.sha256, h.size) for h in self.hash_lists]
+        return (*entries, *self.notices, *((self.card,) if self.card else ()), *tests, *lists)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -267,8 +289,13 @@ def _parse_manifest(data: Any) -> Manifest:
         for i, case in enumerate(self_test.cases):
             _safe_name(case.file, f"self_test.cases[{i}].file")
             _sha(case.sha256, f"self_test.cases[{i}]")
+    lists = tuple(_hash_list(h, f"hash_lists[{i}]")
+                  for i, h in enumerate(_opt(data, "hash_lists", "manifest", list) or []))
+    if len({h.id for h in lists}) != len(lists):
+        raise ManifestError("manifest.hash_lists: list ids must be unique")
     manifest = Manifest(schema, version, models, notices, created, min_runtime, expires,
-                        _file_entry(card, "card") if card is not None else None, self_test)
+                        _file_entry(card, "card") if card is not None else None, self_test,
+                        lists)
     names = [e.file for e in manifest.files()]
     if len(set(names)) != len(names) or "manifest.json" in names:
         raise ManifestError("manifest: a file is listed twice, or the manifest lists itself")
@@ -280,4 +307,21 @@ def _file_entry(d: Any, where: str) -> FileEntry:
         _safe_name(_get(d, "file", where, str), f"{where}.file"),
         _sha(_get(d, "sha256", where, str), where),
         _size_of(d, where),
+    )
+
+
+def _hash_list(d: Any, where: str) -> HashListSpec:
+    entry = _file_entry(d, where)
+    fmt = _choice(str(d.get("format", "pdq256")), HASH_LIST_FORMATS, f"{where}.format")
+    count: int = _get(d, "count", where, int)
+    if count < 1 or entry.size != 32 * count:
+        raise ManifestError(f"{where}: {count} entries of {fmt} are {32 * count} bytes, the "
+                            f"file is listed with {entry.size} (and a list is never empty)")
+    label = _get(d, "label", where, str).strip()
+    if not label:
+        raise ManifestError(f"{where}.label: a list names what it holds")
+    return HashListSpec(
+        id=_get(d, "id", where, str), file=entry.file, sha256=entry.sha256, size=entry.size,
+        label=label, count=count, format=fmt, source=str(d.get("source", "")),
+        description=str(d.get("description", "")),
     )

@@ -102,6 +102,13 @@ def pdq_hash_dihedral(image: NDArray[np.uint8]) -> dict[str, PdqHash]:
     return _dihedral(_dct16(_luma(image), shortcut_64=False))
 
 
+def pdq_hash_with_dihedral(image: NDArray[np.uint8]) -> dict[str, PdqHash]:
+    """The eight rotations and flips from ``pdq_hash``'s own DCT (one DCT, ~0.2 ms more than
+    ``pdq_hash``): "original" is exactly ``pdq_hash(image)``, at 64x64 too, where
+    ``pdq_hash_dihedral`` blurs and may differ. For matching a still against hash lists."""
+    return _dihedral(_dct16(_luma(image), shortcut_64=True))
+
+
 def pdq_hash_from_luma(luma: NDArray[Any]) -> PdqHash:
     """PDQ of an HxW luma buffer, rounded to float32 as the reference takes floats.
 

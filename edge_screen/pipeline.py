@@ -21,11 +21,12 @@ from .errors import CorruptMedia, EdgeScreenError, MediaError, ModelError
 from .faces import TileScan
 from .frames import Clip, ClipInfo, Frame, SamplingOptions, check_deadline
 from .hashes import FrameHashes, hashed
+from .known import KnownContent
 from .models import Worker
 from .policy import Policy
 from .prepare import Prepared, StillClip
 from .preview import Preview, PreviewKeeper
-from .report import CORE_SIGNALS, Face, MediaInfo, ReportError, ScreeningReport
+from .report import CORE_SIGNALS, KNOWN_MATCH, Face, MediaInfo, ReportError, ScreeningReport
 
 log = logging.getLogger("edge_screen")
 
@@ -60,10 +61,12 @@ def _ahead(frames: Iterator[Frame], decode_ms: list[float]) -> Iterator[Iterator
 class Pipeline:
     """Runs prepared inputs through a worker's interpreters and the policy."""
 
-    def __init__(self, policy: Policy, sampling: SamplingOptions, models: Mapping[str, str]):
+    def __init__(self, policy: Policy, sampling: SamplingOptions, models: Mapping[str, str],
+                 known: KnownContent | None = None):
         self.policy = policy
         self.sampling = sampling
         self.models = dict(models)
+        self.known = known  # the bundle's hash lists, if it has any
 
     def run(self, p: Prepared, worker: Worker, start: float) -> ScreeningReport:
         """The report for one prepared input; ``start`` is when its screening began."""
@@ -91,7 +94,8 @@ class Pipeline:
             why = p.error or EdgeScreenError("nothing was prepared")
             failed = ReportError(why.code, str(why))
             return self._report(p, None, None, None, timing, start, failed)
-        clip: Clip = p.clip if p.clip is not None else StillClip(p.image, p.pdq)  # type: ignore[arg-type]
+        clip: Clip = (p.clip if p.clip is not None
+                      else StillClip(p.image, p.pdq, p.turned))  # type: ignore[arg-type]
         # Previews need at least one evidence frame, whatever top_k the report lists.
         agg = Aggregator(self.policy, max(self.sampling.top_k, keeper is not None))
         hashes = FrameHashes()
@@ -130,7 +134,7 @@ class Pipeline:
         scans: defaultdict[int, TileScan] = defaultdict(lambda: TileScan(sampling.tiles_per_frame))
         decode_ms, hash_ms = [0.0], [0.0]
         frames = clip.frames(sampling, deadline)
-        source = hashed(frames, hash_ms)
+        source = hashed(frames, hash_ms, still=clip.info.kind == "image")
         reader = _ahead(source, decode_ms) if clip.info.kind != "image" else _inline(source)
         try:
             with reader as source:
@@ -191,7 +195,7 @@ class Pipeline:
             assert error is not None
             d = self.policy.unscreened(error.code)
             media = MediaInfo("unknown", None, None, None, 0, streams=0, pages=0)
-            signals = dict.fromkeys(CORE_SIGNALS)
+            signals = dict.fromkeys((*CORE_SIGNALS, KNOWN_MATCH))
             return ScreeningReport(
                 p.name,
                 d.verdict,
@@ -225,6 +229,14 @@ class Pipeline:
             info.thumbnail,
         )
         scores = dict(agg.scores)
+        known = None
+        if self.known is not None and hashes is not None:
+            t = time.perf_counter()
+            known = self.known.check(hashes.frames, info.kind, self.policy.known_match.video_share)
+            d = self.policy.known_match.apply(d, known.reasons)
+            timing["match"] = (time.perf_counter() - t) * 1e3
+        scores[KNOWN_MATCH] = None if known is None else known.signal
+        matches = None if known is None else known.matches
         faces = agg.faces if several else tuple(replace(f, timestamp_ms=None) for f in agg.faces)
         return ScreeningReport(
             p.name,
@@ -238,7 +250,7 @@ class Pipeline:
             p.sha256,
             error,
             agg.unaged,
-            hashes.result(info.kind) if hashes is not None else None,
+            None if hashes is None else hashes.result(info.kind, matches),
         )
 
 

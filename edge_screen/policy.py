@@ -1,9 +1,10 @@
 """Turn signals into ``allow | review | hold`` with human-readable reasons, from a TOML file.
 
 The child-safety invariants hold in code, not only in the shipped file: a policy may tighten the
-child-safety rule (lower thresholds) but never loosen it or make it anything but ``hold``, the
-unscreenable are never allowed, and a non-finite signal raises the verdict instead of matching
-nothing. A policy that breaks them is a ``PolicyError`` naming its line.
+child-safety rule (lower thresholds) but never loosen it or make it anything but ``hold``, a
+match against a bundle's hash list is always ``hold``, the unscreenable are never allowed, and a
+non-finite signal raises the verdict instead of matching nothing. A policy that breaks them is a
+``PolicyError`` naming its line.
 """
 
 from __future__ import annotations
@@ -33,14 +34,19 @@ CHILD_CONTENT_REASONS: Mapping[str, str] = {
     "graphic": "likely minor together with a graphic-content signal",
 }
 CHILD_SAFETY_VERDICT: Verdict = "hold"
+# A match against a bundle's hash list (known CSAM, known terrorist content) is held, always; a
+# video or animation matches when this share of its hashable screened frames match (0: one
+# frame), which a policy may raise to at most KNOWN_MATCH_MAX_SHARE (docs/policy.md).
+KNOWN_MATCH_VERDICT: Verdict = "hold"
+KNOWN_MATCH_MAX_SHARE = 0.5
 _KEYS = {
-    "": {"unscreenable", "child_safety", "rules"},
+    "": {"unscreenable", "child_safety", "rules", "known_match", "preview"},
+    "known_match": {"verdict", "reason", "video_share"},
     "child_safety": {"minor", "sexual", *CHILD_CONTENT_LIMITS, "verdict", "reason",
                      "screen_without"},
     "rules": {"verdict", "when", "reason"},
     "preview": {"mode", "strength", "size", "when", "faces"},
 }
-_KEYS[""] |= {"preview"}  # issue 15's reviewer previews, ``PreviewPolicy`` below
 
 
 def worse(a: Verdict, b: Verdict) -> Verdict:
@@ -66,6 +72,31 @@ class Rule:
 class Decision:
     verdict: Verdict
     reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KnownMatchRule:
+    """What a match against a bundle's hash list gets: ``hold``, whatever the policy says."""
+
+    verdict: Verdict = KNOWN_MATCH_VERDICT
+    reason: str = "matches a known-content hash list"
+    video_share: float = 0.0  # of a clip's hashable screened frames; 0: any one frame
+
+    def __post_init__(self) -> None:
+        if self.verdict != KNOWN_MATCH_VERDICT:
+            raise PolicyError(f"known_match.verdict cannot be {self.verdict!r}: a match against "
+                              f"a hash list is always {KNOWN_MATCH_VERDICT!r}")
+        if not 0 <= self.video_share <= KNOWN_MATCH_MAX_SHARE:  # also refuses NaN
+            raise PolicyError(f"known_match.video_share = {self.video_share:g} is outside "
+                              f"0-{KNOWN_MATCH_MAX_SHARE:g}")
+
+    def apply(self, decision: Decision, matches: tuple[str, ...]) -> Decision:
+        """``decision`` made at least this rule's verdict, one reason per list matched
+        (``matches``: each a label with what matched, from ``known.KnownResult``)."""
+        if not matches:
+            return decision
+        return Decision(worse(decision.verdict, self.verdict),
+                        (*decision.reasons, *(f"{self.reason}: {m}" for m in matches)))
 
 
 class _Locator:
@@ -124,6 +155,7 @@ class Policy:
     child_content: tuple[Rule, ...] = ()
     # How reviewer previews are made (``edge_screen.preview``); checked against the floors.
     preview: PreviewPolicy = field(default_factory=lambda: PreviewPolicy())
+    known_match: KnownMatchRule = KnownMatchRule()
 
     def __post_init__(self) -> None:
         """The invariants again for a ``Policy`` built in code rather than from a file."""
@@ -154,6 +186,8 @@ class Policy:
             raise PolicyError(f"unscreenable cannot be {self.unscreenable!r}")
         if not self.screen_without <= set(CHILD_SAFETY_LIMITS):
             raise PolicyError(f"screen_without names no child-safety signal: {self.screen_without}")
+        if not isinstance(self.known_match, KnownMatchRule):
+            raise PolicyError("known_match must be a KnownMatchRule")
 
     @classmethod
     def default(cls) -> Policy:
@@ -229,7 +263,8 @@ class Policy:
         child = Rule(verdict, when, reason)
         extra = _child_content(when["minor"], content)
         preview = _preview_policy(data.get("preview", {}), at)
-        return cls(rules, child, unscreenable, frozenset(without), extra, preview)
+        return cls(rules, child, unscreenable, frozenset(without), extra, preview,
+                   known_match=_known_match(data.get("known_match", {}), at))
 
     @property
     def child_rules(self) -> tuple[Rule, ...]:
@@ -305,6 +340,25 @@ def _child_content(minor: float, thresholds: Mapping[str, float]) -> tuple[Rule,
              CHILD_CONTENT_REASONS[name])
         for name, limit in CHILD_CONTENT_LIMITS.items()
     )
+
+
+def _known_match(d: Any, at: _Locator) -> KnownMatchRule:
+    if not isinstance(d, dict):
+        raise PolicyError(f"{at('', 'known_match')}: known_match must be a table")
+    _known_keys(d, "known_match", at("known_match"))
+    verdict = _verdict(d.get("verdict", KNOWN_MATCH_VERDICT), at("known_match", "verdict"))
+    if verdict != KNOWN_MATCH_VERDICT:
+        raise PolicyError(f"{at('known_match', 'verdict')}: known_match.verdict cannot be "
+                          f"{verdict!r}: a match against a hash list is always "
+                          f"{KNOWN_MATCH_VERDICT!r}")
+    line = at("known_match", "video_share")
+    share = _threshold(d.get("video_share", 0.0), f"{line}: known_match.video_share")
+    if share > KNOWN_MATCH_MAX_SHARE:
+        raise PolicyError(f"{line}: known_match.video_share = {share:g} is over "
+                          f"{KNOWN_MATCH_MAX_SHARE:g}: a clip showing known content in fewer "
+                          "frames would pass")
+    reason = str(d.get("reason") or KnownMatchRule.reason)
+    return KnownMatchRule(verdict, reason, share)
 
 
 def _rule(r: Any, i: int, at: _Locator) -> Rule:

@@ -31,7 +31,7 @@ from .animation import AnimationClip, is_animation
 from .decode import DecodedImage, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, ClipInfo, Frame, SamplingOptions
-from .hashes import frame_hash
+from .hashes import Turned, still_hash
 from .isobmff import (
     as_still,
     has_movie,
@@ -63,6 +63,7 @@ class Prepared:
     clip: Clip | None = None  # opened; its frames decode with the models
     pdq: PdqHash | None = None  # a photo's, hashed here (on the decode thread)
     hash_ms: float = 0.0  # of ``decode_ms``, the time spent hashing
+    turned: Turned = ()  # the photo's other orientations (``hashes.still_hash``)
 
 
 def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
@@ -82,12 +83,13 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
     ) -> Prepared:
         sha = src.sha256 if src is not None else None
         pdq, hash_ms = None, 0.0
+        turned: Turned = ()
         if image is not None:  # from the pixels the models will see: no second decode
             th = time.perf_counter()
-            pdq = frame_hash(image.rgb)
+            pdq, turned = still_hash(image.rgb)
             hash_ms = (time.perf_counter() - th) * 1e3
         ms = (time.perf_counter() - t) * 1e3
-        return Prepared(name, sha, image, error, ms, clip, pdq, hash_ms)
+        return Prepared(name, sha, image, error, ms, clip, pdq, hash_ms, turned)
 
     try:
         if isinstance(media, np.ndarray):
@@ -166,9 +168,11 @@ def _image_sequence(data: bytes, found: Probe, opts: ScreenerOptions) -> Clip:
 class StillClip:
     """A decoded photo as a clip of one frame (with its PDQ, when it was hashed already)."""
 
-    def __init__(self, image: DecodedImage, pdq: PdqHash | None = None) -> None:
+    def __init__(self, image: DecodedImage, pdq: PdqHash | None = None, turned: Turned = ()
+                 ) -> None:
         self.image = image
         self.pdq = pdq
+        self.turned = turned
         self.frames_decoded = 1
 
     @property
@@ -179,7 +183,7 @@ class StillClip:
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
         img = self.image
         yield Frame(img.rgb, 0.0, keyframe=True, width=img.width, height=img.height,
-                    detail=img.detail, pdq=self.pdq)
+                    detail=img.detail, pdq=self.pdq, turned=self.turned)
 
     def close(self) -> None:
         pass

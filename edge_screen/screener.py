@@ -19,6 +19,7 @@ from typing import Any
 
 from . import scheduler
 from .errors import EdgeScreenError
+from .known import KnownContent
 from .models import ModelSet, Worker
 from .options import ScreenerOptions
 from .pipeline import Pipeline
@@ -54,7 +55,9 @@ class Screener:
         self.models = self._models.versions  # model id -> "<version>/<variant>"
         # Policy rules no model of the bundle can feed (also logged as warnings at load).
         self.unused_rules = self._models.unused_rules
-        self._pipeline = Pipeline(self.policy, opts.sampling, self.models)
+        # The bundle's hash lists, verified and indexed once here (a tampered one raises now).
+        self.known = KnownContent.from_bundle(self.bundle)
+        self._pipeline = Pipeline(self.policy, opts.sampling, self.models, self.known)
         self._worker = self._models.worker(opts.threads)
         self._lock = self._worker.lock  # close() takes it: a waiting frame then sees "closed"
         self._pool: list[Worker] = []  # screen_many's workers, created on first use

@@ -141,6 +141,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "keygen": "make an EC P-256 signing key pair (PEM)",
         "sign": "sign a bundle in place, after checking its files and validation numbers",
         "verify": "check a bundle's signature and every file, as a device does",
+        "hashlist": "build a PDQ hash list of known content from hex lines or pictures; "
+        "--bundle lists it in that bundle's manifest (sign it again)",
     },
     "devices (firmware_tools.device)": {
         "emulate": "run edge-screen or python3 on an emulated Pi userland (--arch aarch64|armv7l)",
@@ -158,7 +160,7 @@ DESCRIPTION = ("The model team's tooling: rebuild the default model bundle from 
                "packages; the studies and test data behind its choices.")
 HELP = {name: text for group in GROUPS.values() for name, text in group.items()}
 # Commands with their own options, handed over as they are (see each one's --help).
-DELEGATED = ("remeasure", "decision", "study", "emulate", "wheelhouse")
+DELEGATED = ("remeasure", "decision", "study", "emulate", "wheelhouse", "hashlist")
 
 
 def _epilog() -> str:
@@ -257,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if argv[:1] == ["study"]:
         return study(argv[1:])
+    if argv[:1] == ["hashlist"]:
+        from .pipeline.hashlist import main as hashlist
+
+        return hashlist(argv[1:])
     if argv[:1] == ["emulate"]:
         from .device.emulate import main as emulate
 

@@ -184,7 +184,8 @@ def test_a_picture_too_small_for_pdq_is_screened_with_no_hash_and_quality_0(
 ) -> None:
     r = screener.screen(np.full((4, 4, 3), 120, np.uint8))
     assert r.ok and r.hashes is not None
-    assert r.to_dict()["hashes"] == {"pdq": None, "pdq_quality": 0, "pages": None, "vpdq": None}
+    assert r.to_dict()["hashes"] == {"pdq": None, "pdq_quality": 0, "pages": None, "vpdq": None,
+                                     "matches": None}
 
 
 def test_a_failing_hash_is_logged_and_leaves_the_frame_unhashed(

@@ -116,7 +116,7 @@ def test_help_lists_every_command_once_in_its_group(capsys: pytest.CaptureFixtur
     assert sorted(listed) == sorted(commands)
     assert {"setup", "fetch", "convert", "validate", "bundle", "build-default", "remeasure",
             "synth", "decision", "study", "keygen", "sign", "verify", "emulate",
-            "wheelhouse"} == commands
+            "wheelhouse", "hashlist"} == commands
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
