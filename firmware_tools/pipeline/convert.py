@@ -40,47 +40,35 @@ def convert_model(work: Work, model: ModelRecipe) -> list[str]:
         shutil.rmtree(jobdir)
     jobdir.mkdir(parents=True)
     spec = model.input
+    # What every conversion job reads: the source, the input's colour and normalisation, the
+    # calibration set and where each variant goes.
+    common = {
+        "source": str(source),
+        "color": spec["color"],
+        "mean": spec["mean"],
+        "std": spec["std"],
+        "calib": str(datasets.ensure(work, model, "calib")),
+        "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
+    }
     if model.kind == "tflite":
-        job = {
-            "source": str(source),
-            "color": spec["color"],
-            "mean": spec["mean"],
-            "std": spec["std"],
-            "calib": str(datasets.ensure(work, model, "calib")),
-            "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
-            "quantize": model.raw["convert"].get("quantize", {}),
-        }
+        job = {**common, "quantize": model.raw["convert"].get("quantize", {})}
         (jobdir / "job.json").write_text(json.dumps(job, indent=1))
         venv.run_module(tflite_job.__name__, [str(jobdir / "job.json")], jobdir,
                         jobdir / "convert.log")
         return model.variants
     if model.kind == TFJS_KIND:
-        job = {
-            "kind": "convert",
-            "workdir": str(jobdir),
-            "source": str(source),
-            "color": spec["color"],
-            "mean": spec["mean"],
-            "std": spec["std"],
-            "calib": str(datasets.ensure(work, model, "calib")),
-            "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
-            "int8": model.raw["convert"].get("int8"),
-        }
+        job = {"kind": "convert", "workdir": str(jobdir), **common,
+               "int8": model.raw["convert"].get("int8")}
         (jobdir / "job.json").write_text(json.dumps(job, indent=1))
         venv.run_module(tfjs_job.__name__, [str(jobdir / "job.json")], jobdir,
                         jobdir / "convert.log")
         return model.variants
     job = {
         "workdir": str(jobdir),
-        "source": str(source),
+        **common,
         "input": model.raw["convert"]["input"],
         "layout": model.raw["convert"]["layout"],
         "size": spec["size"],
-        "color": spec["color"],
-        "mean": spec["mean"],
-        "std": spec["std"],
-        "calib": str(datasets.ensure(work, model, "calib")),
-        "variants": {v: str(work.variant_file(model.id, v)) for v in model.variants},
         "int8": model.raw["convert"].get("int8"),
         "rewrite": model.raw["convert"].get("rewrite", []),
         "pseudo_ops": model.raw["convert"].get("pseudo_ops", []),
