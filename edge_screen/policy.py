@@ -227,26 +227,20 @@ class Policy:
                 f"a policy may only tighten the child-safety rule, whose verdict is "
                 f"{CHILD_SAFETY_VERDICT!r}"
             )
-        when = {}
-        for name, limit in CHILD_SAFETY_LIMITS.items():
+        # minor and sexual must be written; drawn_sexual and graphic default to the shipped value
+        thresholds = {}
+        for name, limit in {**CHILD_SAFETY_LIMITS, **CHILD_CONTENT_LIMITS}.items():
             line = at("child_safety", name)
-            value = _threshold(cs.get(name), f"{line}: child_safety.{name}")
+            given = cs.get(name) if name in CHILD_SAFETY_LIMITS else cs.get(name, limit)
+            value = _threshold(given, f"{line}: child_safety.{name}")
             if value > limit:
                 raise PolicyError(
                     f"{line}: child_safety.{name} = {value:g} loosens the child-safety rule; "
                     f"a policy may only tighten it (<= {limit:g})"
                 )
-            when[name] = value
-        content = {}
-        for name, limit in CHILD_CONTENT_LIMITS.items():  # optional keys: the shipped value
-            line = at("child_safety", name)
-            value = _threshold(cs.get(name, limit), f"{line}: child_safety.{name}")
-            if value > limit:
-                raise PolicyError(
-                    f"{line}: child_safety.{name} = {value:g} loosens the child-safety rule; "
-                    f"a policy may only tighten it (<= {limit:g})"
-                )
-            content[name] = value
+            thresholds[name] = value
+        when = {name: thresholds[name] for name in CHILD_SAFETY_LIMITS}
+        content = {name: thresholds[name] for name in CHILD_CONTENT_LIMITS}
         without = cs.get("screen_without", [])
         if not isinstance(without, list) or not set(without) <= set(CHILD_SAFETY_LIMITS):
             raise PolicyError(
