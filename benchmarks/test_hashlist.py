@@ -8,9 +8,6 @@ docs/report.md#known-content quotes.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 import statistics
 import sys
 import time
@@ -21,27 +18,9 @@ import numpy as np
 import pytest
 
 from edge_screen import Screener, bench
+from edge_screen.bench.hashing import ENTRIES, listed_bundle, random_list
 from edge_screen.bundle import default_bundle_dir
 from edge_screen.hashindex import HashIndex
-
-ENTRIES = 1_000_000
-
-
-def random_list(n: int = ENTRIES, seed: int = 15) -> bytes:
-    return np.random.default_rng(seed).integers(0, 256, n * 32, dtype=np.uint8).tobytes()
-
-
-def listed_bundle(root: Path, data: bytes) -> Path:
-    """The shipped bundle with ``data`` as its one hash list."""
-    shutil.copytree(default_bundle_dir(), root)
-    (root / "bench.pdq256").write_bytes(data)
-    manifest = json.loads((root / "manifest.json").read_text())
-    manifest["hash_lists"] = [{
-        "id": "bench", "file": "bench.pdq256", "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data), "count": len(data) // 32, "label": "benchmark list",
-    }]
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +57,8 @@ def _photo_and_hash() -> tuple[bytes, bytes]:
 @pytest.mark.parametrize("listed", [False, True], ids=["hashing-only", "1m-list"])
 def test_screen_with_a_1m_list(benchmark: Any, tmp_path: Path, data: bytes, listed: bool) -> None:
     photo, pdq = _photo_and_hash()
-    bundle = listed_bundle(tmp_path / "b", pdq + data[32:]) if listed else None
+    planted = pdq + data[32:]
+    bundle = listed_bundle(default_bundle_dir(), tmp_path / "b", planted) if listed else None
     with Screener(bundle=bundle, threads=2) as s:
         r = benchmark.pedantic(s.screen, (photo,), rounds=15, warmup_rounds=2)
     assert r.ok and r.signals["known_match"] == (1.0 if listed else None)
@@ -106,7 +86,7 @@ def main() -> int:
           f"(brute force {brute_ms:.0f} ms)")
     photo, pdq = _photo_and_hash()
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = listed_bundle(Path(tmp) / "b", pdq + data[32:])
+        bundle = listed_bundle(default_bundle_dir(), Path(tmp) / "b", pdq + data[32:])
         t = time.perf_counter()
         plain = Screener(threads=2)
         t_plain = time.perf_counter() - t

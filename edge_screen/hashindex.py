@@ -16,6 +16,8 @@ query on 1M entries, against ~4,000 here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -69,25 +71,44 @@ class HashIndex:
               ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Every entry within ``radius`` bits of the 32-byte ``query``: (entries, distances),
         sorted by entry."""
+        return self.query_many([query], radius)[0]
+
+    def query_many(self, queries: Sequence[bytes], radius: int = MAX_RADIUS
+                   ) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        """``query`` for each of ``queries`` (a photo's 8 orientations) in one pass over the
+        tables: the per-call cost of numpy is paid once, not once per query."""
         if not 0 <= radius <= MAX_RADIUS:
             raise ValueError(f"radius {radius} is outside 0-{MAX_RADIUS}")
-        if len(query) != HASH_BYTES:
-            raise ValueError(f"a query is {HASH_BYTES} bytes, not {len(query)}")
-        q = np.frombuffer(query, ">u2").astype(np.intp)
-        buckets = (q[:, None] ^ _FLIPS[None, :]) + np.arange(CHUNKS)[:, None] * (_BUCKETS + 1)
+        if not queries or any(len(q) != HASH_BYTES for q in queries):
+            raise ValueError(f"queries are {HASH_BYTES} bytes each, at least one")
+        qs = np.frombuffer(b"".join(queries), ">u2").reshape(len(queries), CHUNKS)
+        # Per query, chunk and flip: the bucket's row in the flattened offset table.
+        rows = np.arange(CHUNKS)[:, None] * (_BUCKETS + 1)
+        buckets = (qs.astype(np.intp)[:, :, None] ^ _FLIPS) + rows
         offsets = self._offsets.reshape(-1)
         starts = offsets[buckets].ravel()
         sizes = offsets[buckets + 1].ravel() - starts
         total = int(sizes.sum())
-        if total == 0:
-            empty = np.empty(0, np.int64)
-            return empty, empty
         # Positions in the flat order table: each bucket's run, chunk k's row starting at k*N.
-        starts += np.repeat(np.arange(CHUNKS, dtype=np.int64) * len(self), len(_FLIPS))
+        per_query = len(_FLIPS) * CHUNKS
+        starts += np.tile(np.repeat(np.arange(CHUNKS, dtype=np.int64) * len(self), len(_FLIPS)),
+                          len(queries))
         ends = np.cumsum(sizes)
         positions = np.repeat(starts - (ends - sizes), sizes) + np.arange(total)
-        found = np.unique(self._flat[positions]).astype(np.int64)
-        return _within(self._u64[found], query, radius, found)
+        # Candidates are checked with their duplicates (an entry near in several chunks):
+        # cheaper than de-duplicating thousands of them; only the hits are de-duplicated.
+        candidates = self._flat[positions].astype(np.int64)
+        owner = np.repeat(np.arange(len(queries)), sizes.reshape(len(queries), per_query).sum(1))
+        q64 = np.frombuffer(b"".join(queries), np.uint64).reshape(len(queries), 4)
+        distances = popcount(self._u64[candidates] ^ q64[owner])
+        keep = distances <= radius
+        hits, hit_owner, hit_dist = candidates[keep], owner[keep], distances[keep]
+        out = []
+        for i in range(len(queries)):
+            mine = hit_owner == i
+            entries, first = np.unique(hits[mine], return_index=True)
+            out.append((entries, hit_dist[mine][first]))
+        return out
 
     def brute_force(self, query: bytes, radius: int = MAX_RADIUS
                     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -129,8 +129,8 @@ def _closest(hl: HashList, variants: Sequence[tuple[str, Any]], page: int, f: Fr
              still: bool) -> Match | None:
     """The closest entry of ``hl`` to any of the frame's ``variants`` (name, PdqHash)."""
     best: Match | None = None
-    for name, h in variants:
-        entries, distances = hl.index.query(h.to_bytes(), MATCH_DISTANCE)
+    found = hl.index.query_many([h.to_bytes() for _, h in variants], MATCH_DISTANCE)
+    for (name, _), (entries, distances) in zip(variants, found, strict=True):
         if len(entries) == 0:
             continue
         j = int(distances.argmin())

@@ -51,6 +51,10 @@ class ScreenerOptions:
     # Reviewer previews (``Screener.screen_with_preview``, ``edge_screen.preview``): off, they
     # cost nothing; on, the evidence frames are kept at preview size while an item is screened.
     previews: bool = False
+    # PDQ/vPDQ hashes in the report (``hashes``), for server-side matching; their cost is the
+    # report's ``timing_ms["hash"]``. False leaves ``hashes`` null; refused when the bundle
+    # carries hash lists (known-content matching needs every frame's hash).
+    hashes: bool = True
 
     def __post_init__(self) -> None:
         """Refuse what a careless call would otherwise turn into less screening, silently."""
@@ -75,6 +79,7 @@ class ScreenerOptions:
         _type("sampling", self.sampling, (SamplingOptions,))
         _type("video_limits", self.video_limits, (VideoLimits,))
         _type("previews", self.previews, (bool,))
+        _type("hashes", self.hashes, (bool,))
         for name in ("threads", "workers", "max_faces", "max_bytes", "working_min_side"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

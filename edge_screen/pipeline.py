@@ -62,8 +62,9 @@ class Pipeline:
     """Runs prepared inputs through a worker's interpreters and the policy."""
 
     def __init__(self, policy: Policy, sampling: SamplingOptions, models: Mapping[str, str],
-                 known: KnownContent | None = None):
+                 known: KnownContent | None = None, hashing: bool = True):
         self.policy = policy
+        self.hashing = hashing  # False: no PDQ (``ScreenerOptions.hashes``), so no hash list
         self.sampling = sampling
         self.models = dict(models)
         self.known = known  # the bundle's hash lists, if it has any
@@ -98,7 +99,7 @@ class Pipeline:
                       else StillClip(p.image, p.pdq, p.turned))  # type: ignore[arg-type]
         # Previews need at least one evidence frame, whatever top_k the report lists.
         agg = Aggregator(self.policy, max(self.sampling.top_k, keeper is not None))
-        hashes = FrameHashes()
+        hashes = FrameHashes() if self.hashing else None
         error: ReportError | None = None
         try:
             # The budget covers prepare's own time (hashing, decoding) but not the time a
@@ -118,7 +119,7 @@ class Pipeline:
         self,
         clip: Clip,
         agg: Aggregator,
-        hashes: FrameHashes,
+        hashes: FrameHashes | None,
         worker: Worker,
         deadline: float,
         timing: dict[str, float],
@@ -134,8 +135,9 @@ class Pipeline:
         scans: defaultdict[int, TileScan] = defaultdict(lambda: TileScan(sampling.tiles_per_frame))
         decode_ms, hash_ms = [0.0], [0.0]
         frames = clip.frames(sampling, deadline)
-        source = hashed(frames, hash_ms, still=clip.info.kind == "image")
-        reader = _ahead(source, decode_ms) if clip.info.kind != "image" else _inline(source)
+        still = clip.info.kind == "image"
+        source = frames if hashes is None else hashed(frames, hash_ms, still=still)
+        reader = _inline(source) if still else _ahead(source, decode_ms)
         try:
             with reader as source:
                 for frame in source:
@@ -146,7 +148,8 @@ class Pipeline:
                             frame.rgb, w, h, scans[frame.part], detail=frame.detail
                         )
                     agg.add(frame.timestamp_ms, sig)
-                    hashes.add(frame)
+                    if hashes is not None:
+                        hashes.add(frame)
                     if keeper is not None:
                         self._keep(keeper, clip.info, frame, w, h, sig.faces, agg)
                     if sampling.early_stop and agg.settled:

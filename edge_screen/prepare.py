@@ -84,7 +84,7 @@ def prepare(media: MediaInput, opts: ScreenerOptions) -> Prepared:
         sha = src.sha256 if src is not None else None
         pdq, hash_ms = None, 0.0
         turned: Turned = ()
-        if image is not None:  # from the pixels the models will see: no second decode
+        if image is not None and opts.hashes:  # the pixels the models see: no second decode
             th = time.perf_counter()
             pdq, turned = still_hash(image.rgb)
             hash_ms = (time.perf_counter() - th) * 1e3

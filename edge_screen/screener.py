@@ -57,7 +57,11 @@ class Screener:
         self.unused_rules = self._models.unused_rules
         # The bundle's hash lists, verified and indexed once here (a tampered one raises now).
         self.known = KnownContent.from_bundle(self.bundle)
-        self._pipeline = Pipeline(self.policy, opts.sampling, self.models, self.known)
+        if self.known is not None and not opts.hashes:
+            raise ValueError("ScreenerOptions(hashes=False): this bundle carries hash lists, and "
+                             "matching against them needs every frame's hash")
+        self._pipeline = Pipeline(self.policy, opts.sampling, self.models, self.known,
+                                  opts.hashes)
         self._worker = self._models.worker(opts.threads)
         self._lock = self._worker.lock  # close() takes it: a waiting frame then sees "closed"
         self._pool: list[Worker] = []  # screen_many's workers, created on first use

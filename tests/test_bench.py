@@ -179,3 +179,16 @@ def test_bad_options_exit_2(argv: list[str]) -> None:
 
 def test_a_missing_bundle_exits_2(tmp_path: Path) -> None:
     assert bench.run([*SMALL, "--bundle", str(tmp_path), "--no-peers"]) == 2
+
+
+def test_hashing_is_measured_against_a_1m_entry_list(
+    quick: tuple[int, dict[str, Any], str],
+) -> None:
+    _, report, stdout = quick
+    h = report["end_to_end"]["hashing"]
+    assert h["entries"] == 1_000_000
+    assert h["hashing_off"]["throughput"]["median"] > 0
+    assert h["list_1m"]["throughput"]["median"] > 0
+    assert h["ratio_to_hashing_off"] == pytest.approx(
+        h["list_1m"]["throughput"]["median"] / h["hashing_off"]["throughput"]["median"], abs=1e-3)
+    assert "1,000,000-entry hash list" in stdout and "hashlist_ratio_to_hashing_off" in stdout

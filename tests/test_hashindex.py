@@ -37,6 +37,20 @@ def test_index_equals_brute_force_on_planted_near_duplicates(seed: int) -> None:
         assert (source in got[0]) == (d <= MAX_RADIUS)
 
 
+def test_many_queries_at_once_answer_each_as_brute_force_does() -> None:
+    """A photo's 8 orientations go in one call: each answer is its own query's, including a
+    query with no candidate at all and two queries that are the same."""
+    rng = np.random.default_rng(7)
+    hashes = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    queries = [_flip(hashes[int(rng.integers(len(hashes)))], int(d), rng)
+               for d in rng.integers(0, 40, 30)]
+    queries += [queries[0], bytes(32)]
+    for q, got in zip(queries, HashIndex(hashes).query_many(queries), strict=True):
+        assert _same(got, HashIndex(hashes).brute_force(q))
+    with pytest.raises(ValueError):
+        HashIndex(hashes).query_many([])
+
+
 def test_the_worst_spread_of_31_bits_is_found_and_32_is_the_first_miss() -> None:
     """31 bits spread over the 16 chunks as evenly as can be (two each, one chunk with one):
     the chunk with one is probed through its one-bit neighbours; 32 bits two a chunk are

@@ -61,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
                         "every strategy the bundle has is also measured side by side")
     p.add_argument("--no-strategies", action="store_true",
                    help="skip the side-by-side face strategy measurement")
+    p.add_argument("--no-hashlist", action="store_true",
+                   help="skip hashing off against a 1M-entry hash list, side by side")
     p.add_argument("--child-dir", help=argparse.SUPPRESS)
     p.add_argument("--child-count", type=int, default=0, help=argparse.SUPPRESS)
     return p

@@ -56,6 +56,11 @@ def table(r: dict[str, Any]) -> str:
                      f"{x['gmacs_per_image']:.2f} GMACs and {x['faces_per_image']:g} faces "
                      "per image, invokes " + ", ".join(
                          f"{k} {v:g}" for k, v in x["invokes_per_image"].items()))
+    if (h := e.get("hashing")) is not None:
+        lines.append(f"  hashing off {h['hashing_off']['throughput']['median']:.2f} images/s, "
+                     f"with a {h['entries']:,}-entry hash list "
+                     f"{h['list_1m']['throughput']['median']:.2f} images/s: "
+                     f"{h['ratio_to_hashing_off']:.3f}x")
     for name, p in e["peers"].items():
         lines.append(f"  peer {name}: " + (p.get("note") or f"{p['images_per_s']:.2f} images/s, "
                      f"ours {p['ours_ratio']:.1f}x {json.dumps(p.get('agreement', {}))}"))
@@ -66,12 +71,14 @@ def table(r: dict[str, Any]) -> str:
            "ratio_to_cpu_bound": e.get("ratio_to_cpu_bound"),
            "faces_ratio_to_tiles": e.get("face_strategies", {}).get(
                c.get("faces"), {}).get("ratio_to_tiles") if c.get("faces") != "tiles" else None,
-           "video_ratio_to_bound": (e.get("video") or {}).get("ratio_to_bound")}
+           "video_ratio_to_bound": (e.get("video") or {}).get("ratio_to_bound"),
+           "hashlist_ratio_to_hashing_off": (e.get("hashing") or {}).get("ratio_to_hashing_off")}
     for p in e["peers"].values():  # agreement with the peer that gives each signal
         for k in ("sexual_max_abs", "graphic_max_abs", "age_max_abs"):
             if p.get("agreement", {}).get(k) is not None and k in r["targets"]:
                 got[k] = p["agreement"][k]
-    higher = ("peers_ratio", "ratio_to_limit", "ratio_to_cpu_bound", "faces_ratio_to_tiles")
+    higher = ("peers_ratio", "ratio_to_limit", "ratio_to_cpu_bound", "faces_ratio_to_tiles",
+              "hashlist_ratio_to_hashing_off")
     lines.append("targets  " + ", ".join(
         f"{k} {v:.2f} {'>=' if k in higher else '<='} {r['targets'][k]:g} "
         + ("ok" if (v >= r["targets"][k] if k in higher else v <= r["targets"][k]) else "MISSED")
