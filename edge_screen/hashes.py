@@ -212,5 +212,6 @@ class StreamHashes:
         if len(self._kept) > self._window:
             del self._kept[0]
 
-    def result(self) -> Hashes | None:
-        return Hashes(vpdq=tuple(self._kept)) if self._kept else None
+    def result(self, matches: tuple[Match, ...] | None = None) -> Hashes | None:
+        """The report's ``hashes``, with the running ``matches`` (None: no hash list)."""
+        return Hashes(vpdq=tuple(self._kept), matches=matches) if self._kept else None

@@ -106,23 +106,57 @@ class KnownContent:
 
     def check(self, frames: Sequence[FrameHash], kind: str, video_share: float) -> KnownResult:
         """Match the screened ``frames`` (``FrameHashes.frames``) of a clip of ``kind``."""
-        still = kind == "image"
-        found: list[Match] = []
-        hashable = matched = 0
-        for i, f in enumerate(frames):
-            if f.pdq is None or f.quality < MIN_QUALITY:
-                continue
-            hashable += 1
-            variants = (("original", f.pdq), *f.turned) if still else (("original", f.pdq),)
-            hits = [m for hl in self.lists if (m := _closest(hl, variants, i, f, still))]
-            matched += bool(hits)
-            found += hits
-        share = matched / hashable if hashable else 0.0
-        hit = matched > 0 and (still or share >= video_share)
-        reasons = tuple(_reason(found, lst, still, hashable)
-                        for lst in self.lists if hit and any(m.list == lst.id for m in found))
-        closest = sorted(found, key=lambda m: (m.distance, m.page or 0, m.timestamp_ms or 0.0))
-        return KnownResult(1.0 if hit else 0.0, tuple(closest[:MAX_MATCHES]), reasons)
+        tally = self.tally(still=kind == "image")
+        for f in frames:
+            tally.add(f)
+        return tally.result(video_share)
+
+    def tally(self, still: bool) -> KnownTally:
+        """An empty running match of a still's pages or a video's (or live stream's) frames."""
+        return KnownTally(self.lists, still)
+
+
+class KnownTally:
+    """Frames matched one at a time, as they are screened (a live stream's, a clip's): the
+    share of hashable frames that matched, and the closest matches."""
+
+    def __init__(self, lists: Sequence[HashList], still: bool) -> None:
+        self.lists, self.still = tuple(lists), still
+        self.frames = self.hashable = self.matched = 0
+        self._found: list[Match] = []  # the closest, some of each list matched
+        self._per_list = dict.fromkeys((hl.id for hl in self.lists), 0)  # frames matched
+
+    def add(self, f: FrameHash) -> None:
+        """One frame; a still's pages come in order (page i is the i-th added)."""
+        page = self.frames
+        self.frames += 1
+        if f.pdq is None or f.quality < MIN_QUALITY:
+            return
+        self.hashable += 1
+        variants = (("original", f.pdq), *f.turned) if self.still else (("original", f.pdq),)
+        hits = [m for hl in self.lists if (m := _closest(hl, variants, page, f, self.still))]
+        self.matched += bool(hits)
+        for m in hits:
+            self._per_list[m.list] += 1
+        self._found += hits
+        if len(self._found) > 4 * MAX_MATCHES:  # a long stream: each list's closest only
+            self._found = [m for hl in self.lists for m in _closest_first(
+                [m for m in self._found if m.list == hl.id])[:MAX_MATCHES]]
+
+    def result(self, video_share: float) -> KnownResult:
+        """``known_match`` so far: a still matches on any page; a video when the matched frames
+        are at least ``video_share`` of the hashable ones."""
+        found, still = self._found, self.still
+        share = self.matched / self.hashable if self.hashable else 0.0
+        hit = self.matched > 0 and (still or share >= video_share)
+        reasons = tuple(_reason(found, lst, still, self._per_list[lst.id], self.hashable)
+                        for lst in self.lists if hit and self._per_list[lst.id])
+        return KnownResult(1.0 if hit else 0.0, tuple(_closest_first(found)[:MAX_MATCHES]),
+                           reasons)
+
+
+def _closest_first(found: Sequence[Match]) -> list[Match]:
+    return sorted(found, key=lambda m: (m.distance, m.page or 0, m.timestamp_ms or 0.0))
 
 
 def _closest(hl: HashList, variants: Sequence[tuple[str, Any]], page: int, f: FrameHash,
@@ -141,7 +175,8 @@ def _closest(hl: HashList, variants: Sequence[tuple[str, Any]], page: int, f: Fr
     return best
 
 
-def _reason(found: Sequence[Match], hl: HashList, still: bool, hashable: int) -> str:
+def _reason(found: Sequence[Match], hl: HashList, still: bool, matched: int, hashable: int
+            ) -> str:
     mine = [m for m in found if m.list == hl.id]
     best = min(mine, key=lambda m: m.distance)
     if still:
@@ -149,6 +184,6 @@ def _reason(found: Sequence[Match], hl: HashList, still: bool, hashable: int) ->
                                        else f" {best.transform}")
     else:
         assert best.timestamp_ms is not None
-        where = (f"{len(mine)} of {hashable} hashable frames, closest at "
+        where = (f"{matched} of {hashable} hashable frames, closest at "
                  f"{best.timestamp_ms:.0f} ms")
     return f"{hl.label} (list {hl.id}, {where}, distance {best.distance})"

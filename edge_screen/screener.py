@@ -191,6 +191,7 @@ class Screener:
         """A live stream of the caller's own frames, with its own running verdict: use one per
         camera or caller (``with screener.stream() as s: s.screen_frame(rgb, ts)``)."""
         self._current()
-        s = LiveStream(str(name), self._current, self.policy, self.options, self.models)
+        s = LiveStream(str(name), self._current, self.policy, self.options, self.models,
+                       self.known)
         self._streams.add(s)
         return s

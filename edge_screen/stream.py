@@ -21,12 +21,13 @@ from .aggregate import Aggregator
 from .decode import shown
 from .errors import EdgeScreenError
 from .faces import TileScan
-from .hashes import StreamHashes, frame_hash
+from .hashes import FrameHash, StreamHashes, frame_hash
+from .known import KnownContent
 from .models import Worker
 from .options import ScreenerOptions
 from .policy import Policy
 from .probe import check_size
-from .report import MediaInfo, ScreeningReport
+from .report import KNOWN_MATCH, MediaInfo, ScreeningReport
 
 
 class LiveStream:
@@ -35,7 +36,9 @@ class LiveStream:
     The small-face tiles are spread over the stream's frames as for a video
     (``faces.TileScan``): all on its first frame, then ``sampling.tiles_per_frame`` in turn.
     Every frame's PDQ is kept as a video's vPDQ is, the last ``hashes.STREAM_WINDOW`` distinct
-    ones (``hashes.StreamHashes``).
+    ones (``hashes.StreamHashes``), and matched against the bundle's hash lists as a video's
+    frames are (``known``): the running verdict holds once the frames matched reach the
+    policy's ``known_match.video_share`` of the hashable ones.
     """
 
     def __init__(
@@ -45,8 +48,10 @@ class LiveStream:
         policy: Policy,
         options: ScreenerOptions,
         models: dict[str, str],
+        known: KnownContent | None = None,
     ) -> None:
         self.name = name
+        self._known = known
         self._worker = worker  # the Screener's interpreters; raises once it is closed
         self._policy, self._options, self._models = policy, options, models
         self._lock = threading.Lock()
@@ -58,6 +63,7 @@ class LiveStream:
         self._agg = Aggregator(self._policy, sampling.top_k)
         self._scan = TileScan(sampling.tiles_per_frame)
         self._hashes = StreamHashes()
+        self._tally = None if self._known is None else self._known.tally(still=False)
         self._last_ms = float("-inf")
 
     def __enter__(self) -> LiveStream:
@@ -91,7 +97,8 @@ class LiveStream:
         check_size("stream frame", w, h, self._options.video_limits)  # as every video frame
         small = np.asarray(shown(Image.fromarray(rgb), self._options.working_min_side)[0])
         decode_ms = (time.perf_counter() - start) * 1e3  # the reduce to working size
-        pdq = frame_hash(small)  # outside the lock: hashing needs no interpreter
+        # Outside the lock: hashing needs no interpreter.
+        pdq = frame_hash(small) if self._options.hashes else None
         hash_ms = (time.perf_counter() - start) * 1e3 - decode_ms
         with self._lock:
             if self._closed:
@@ -108,6 +115,16 @@ class LiveStream:
             agg = self._agg
             agg.add(timestamp_ms, sig)
             self._hashes.add(timestamp_ms, pdq)
+            d, scores, matches = agg.decision, dict(agg.scores), None
+            if self._tally is not None:
+                t_match = time.perf_counter()
+                self._tally.add(FrameHash(timestamp_ms, pdq))
+                known = self._tally.result(self._policy.known_match.video_share)
+                d = self._policy.known_match.apply(d, known.reasons)
+                scores[KNOWN_MATCH], matches = known.signal, known.matches
+                match_ms = (time.perf_counter() - t_match) * 1e3
+            else:
+                scores[KNOWN_MATCH] = None
             media = MediaInfo(
                 "stream",
                 None,
@@ -119,17 +136,18 @@ class LiveStream:
                 evidence=agg.evidence,
             )
             timing = {"decode": decode_ms, "hash": hash_ms, **agg.timing_ms}
+            if self._tally is not None:
+                timing["match"] = match_ms
             timing["total"] = (time.perf_counter() - start) * 1e3
-            d = agg.decision
             return ScreeningReport(
                 f"<stream {self.name}>",
                 d.verdict,
                 d.reasons,
-                dict(agg.scores),
+                scores,
                 agg.faces,
                 media,
                 self._models,
                 timing,
                 faces_unaged=agg.unaged,
-                hashes=self._hashes.result(),
+                hashes=self._hashes.result(matches) if self._options.hashes else None,
             )

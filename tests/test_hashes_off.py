@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import IMAGES
+from PIL import Image
 from test_known_match import _video, make_listed_bundle
 
 from edge_screen import Screener, ScreenerOptions
@@ -52,3 +54,10 @@ def test_a_bundle_with_hash_lists_refuses_hashing_off(tmp_path: Path) -> None:
         Screener(bundle=root, hashes=False, threads=1)
     with Screener(bundle=root, threads=1) as s:  # hashing on: the listed photo is held
         assert s.screen(IMAGES / "astronaut.jpg").verdict == "hold"
+
+
+def test_a_live_stream_without_hashing_reports_no_hashes(off: Screener) -> None:
+    rgb = np.asarray(Image.open(IMAGES / "rocket.jpg").convert("RGB").resize((320, 240)))
+    with off.stream() as cam:
+        r = cam.screen_frame(rgb, 0)
+    assert r.hashes is None and r.signals["known_match"] is None

@@ -154,6 +154,41 @@ def test_a_policy_share_of_frames_is_applied_to_videos(tmp_path: Path) -> None:
     assert many.signals["known_match"] == 1.0 and many.verdict == "hold"
 
 
+def test_a_live_stream_of_a_listed_picture_is_held_from_that_frame_on(listed: Screener) -> None:
+    """The attack: show the listed picture to the camera between harmless frames. A live
+    stream is matched frame by frame as a video is; once held, it stays held."""
+    size = (640, 480)
+    coffee = np.asarray(_photo("coffee.jpg").resize(size))
+    rocket = np.asarray(_photo("rocket.jpg").resize(size))
+    with listed.stream("cam") as cam:
+        first = cam.screen_frame(coffee, 0)
+        assert first.signals["known_match"] == 0.0 and first.verdict != "hold"
+        assert first.hashes is not None and first.hashes.matches == ()
+        shown = cam.screen_frame(rocket, 100)
+        after = cam.screen_frame(coffee, 200)
+    for r in (shown, after):
+        assert r.verdict == "hold" and r.signals["known_match"] == 1.0
+        assert "1 of" in _known_reason(r.reasons) and "match" in r.timing_ms
+        assert r.hashes is not None and r.hashes.matches
+        assert r.hashes.matches[0].entry == 1 and r.hashes.matches[0].timestamp_ms == 100
+
+
+def test_a_live_stream_without_a_list_has_a_null_known_match(screener: Screener) -> None:
+    with screener.stream() as cam:
+        r = cam.screen_frame(np.asarray(_photo("rocket.jpg").resize((320, 240))), 0)
+    assert "known_match" in r.signals and r.signals["known_match"] is None
+    assert r.hashes is not None and r.hashes.matches is None and "match" not in r.timing_ms
+
+
+def test_a_long_stream_keeps_its_closest_matches_and_counts_every_one(listed: Screener) -> None:
+    rocket = np.asarray(_photo("rocket.jpg").resize((320, 240)))
+    with listed.stream() as cam:
+        for i in range(140):  # past the tally's 4 x 32 matches kept
+            r = cam.screen_frame(rocket, i * 40)
+    assert r.hashes is not None and 0 < len(r.hashes.matches or ()) <= 32
+    assert "140 of 140 hashable frames" in _known_reason(r.reasons)
+
+
 def _default_policy_text() -> str:
     from importlib import resources
 
