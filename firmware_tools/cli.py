@@ -136,6 +136,9 @@ GROUPS: dict[str, dict[str, str]] = {
         "build-default": "fetch, convert, validate and bundle",
         "remeasure": "re-validate the shipped variants against their float originals and "
         "rewrite the manifest's fidelity, preferences and model card",
+        "evaluate": "a candidate bundle against a baseline on a corpus, locally or on Ray: "
+        "agreement, accuracy with labels, a report (firmware_tools.evaluate)",
+        "eval-corpus": "generate a corpus of photos, videos and a corrupt file to evaluate on",
     },
     "signing (OpenSSF model-signing; devices install with edge-screen bundle install)": {
         "keygen": "make an EC P-256 signing key pair (PEM)",
@@ -160,7 +163,8 @@ DESCRIPTION = ("The model team's tooling: rebuild the default model bundle from 
                "packages; the studies and test data behind its choices.")
 HELP = {name: text for group in GROUPS.values() for name, text in group.items()}
 # Commands with their own options, handed over as they are (see each one's --help).
-DELEGATED = ("remeasure", "decision", "study", "emulate", "wheelhouse", "hashlist")
+DELEGATED = ("remeasure", "decision", "study", "emulate", "wheelhouse", "hashlist", "evaluate",
+             "eval-corpus")
 
 
 def _epilog() -> str:
@@ -263,6 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .pipeline.hashlist import main as hashlist
 
         return hashlist(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        from .evaluate.cli import main as evaluate
+
+        return evaluate(argv[1:])
+    if argv[:1] == ["eval-corpus"]:
+        from .evaluate.generate import main as eval_corpus
+
+        return eval_corpus(argv[1:])
     if argv[:1] == ["emulate"]:
         from .device.emulate import main as emulate
 
