@@ -136,9 +136,11 @@ GROUPS: dict[str, dict[str, str]] = {
         "build-default": "fetch, convert, validate and bundle",
         "remeasure": "re-validate the shipped variants against their float originals and "
         "rewrite the manifest's fidelity, preferences and model card",
+    },
+    "evaluation (firmware_tools.evaluate; pip install '.[eval]')": {
         "evaluate": "a candidate bundle against a baseline on a corpus, locally or on Ray: "
-        "agreement, accuracy with labels, a report (firmware_tools.evaluate)",
-        "eval-corpus": "generate a corpus of photos, videos and a corrupt file to evaluate on",
+        "agreement, accuracy against labels, a report",
+        "eval-corpus": "generate a corpus of photos, videos and corrupt files to evaluate on",
     },
     "signing (OpenSSF model-signing; devices install with edge-screen bundle install)": {
         "keygen": "make an EC P-256 signing key pair (PEM)",

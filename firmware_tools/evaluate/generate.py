@@ -70,7 +70,7 @@ def _synthetic() -> Iterator[tuple[str, NDArray[np.uint8]]]:
         yield signal, (img[:, ::-1] if (i // (3 * len(images))) % 2 else img)
 
 
-def _video(path: Path, frame: NDArray[np.uint8], seconds: int = 2, fps: int = 8) -> None:
+def video(path: Path, frame: NDArray[np.uint8], seconds: int = 2, fps: int = 8) -> None:
     """A short pan across ``frame`` (H.264 where available, else MPEG-4)."""
     import av
 
@@ -105,7 +105,7 @@ def generate(out: Path, count: int, seed: int = 0) -> tuple[int, Path]:
             path.write_bytes(path.read_bytes()[: 400 + i % 300])
         elif k == "video":
             path = items / f"{name}.mp4"
-            _video(path, next(faces))
+            video(path, next(faces))
         elif k == "synthetic":
             signal, img = next(synthetic)
             path = items / f"{name}-{signal}.png"  # lossless: the optimised pixels as they are

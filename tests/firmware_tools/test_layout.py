@@ -59,7 +59,7 @@ def _role(module: str) -> str:
 
 def test_every_module_belongs_to_a_role() -> None:
     roles = {_role(m) for m in GRAPH if m.count(".") >= 2}
-    assert roles == {"pipeline", "jobs", "studies", "device"}
+    assert roles == {"pipeline", "jobs", "studies", "device", "evaluate"}
     top = {p.name for p in PACKAGE.glob("*.py")}
     assert top == {"__init__.py", "__main__.py", "cli.py"}  # cli spans all three roles
 
@@ -86,6 +86,7 @@ def test_there_are_no_import_cycles() -> None:
     ("pipeline", {"pipeline", "jobs"}),
     ("studies", {"studies", "pipeline", "jobs"}),
     ("device", {"device", "pipeline"}),
+    ("evaluate", {"evaluate", "pipeline"}),
 ])
 def test_imports_point_one_way(role: str, allowed: set[str]) -> None:
     for module, deps in GRAPH.items():
@@ -116,7 +117,7 @@ def test_help_lists_every_command_once_in_its_group(capsys: pytest.CaptureFixtur
     assert sorted(listed) == sorted(commands)
     assert {"setup", "fetch", "convert", "validate", "bundle", "build-default", "remeasure",
             "synth", "decision", "study", "keygen", "sign", "verify", "emulate",
-            "wheelhouse", "hashlist"} == commands
+            "wheelhouse", "hashlist", "evaluate", "eval-corpus"} == commands
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
