@@ -34,6 +34,21 @@ def draw(metrics: Mapping[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _finish(ax: Any, title: str, x: str, y: str, diagonal: bool = False) -> None:
+    if diagonal:
+        ax.plot([0, 1], [0, 1], ":", color="0.7")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
+def _colour(name: str) -> str:
+    """One colour per signal, the same on every panel and for both sides."""
+    names = ("sexual", "drawn_sexual", "graphic", "violence", "minor", "known_match")
+    return f"C{names.index(name) if name in names else len(names)}"
+
+
 def _empty(ax: Any, title: str, why: str) -> None:
     ax.set_title(title)
     ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="0.4")
@@ -71,15 +86,13 @@ def _deltas(ax: Any, agree: Mapping[str, Any] | None) -> None:
         h = s["histogram"]
         if s["delta"].get("n", 0) == 0:
             continue
-        ax.stairs(h["counts"], h["edges"], label=f"{name} (max |d| {s['delta']['max_abs']:.3g})")
+        ax.stairs(h["counts"], h["edges"], color=_colour(name),
+                  label=f"{name} (max |d| {s['delta']['max_abs']:.3g})")
         drawn = True
     if not drawn:
         return _empty(ax, "score deltas", "no signal both sides measured")
     ax.set_yscale("symlog", linthresh=1)
-    ax.set_xlabel("candidate - baseline score")
-    ax.set_ylabel("items")
-    ax.set_title("score deltas per signal")
-    ax.legend(fontsize=8)
+    _finish(ax, "score deltas per signal", "candidate - baseline score", "items")
     return None
 
 
@@ -89,15 +102,13 @@ def _roc(ax: Any, acc: Mapping[str, Any]) -> None:
         for name, s in acc.get(side, {}).get("signals", {}).items():
             if s["roc"]["fpr"]:
                 auc = s["roc_auc"]
-                ax.plot(s["roc"]["fpr"], s["roc"]["tpr"], style, label=f"{side} {name} {auc:.3f}")
+                ax.plot(s["roc"]["fpr"], s["roc"]["tpr"], style, color=_colour(name),
+                        label=f"{side} {name} {auc:.3f}")
                 drawn = True
     if not drawn:
         return _empty(ax, "ROC", "no labels with both classes")
-    ax.plot([0, 1], [0, 1], ":", color="0.7")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC per labelled signal (AUC)")
-    ax.legend(fontsize=7)
+    _finish(ax, "ROC per labelled signal (AUC)", "false positive rate", "true positive rate",
+            diagonal=True)
     return None
 
 
@@ -110,10 +121,7 @@ def _ages(ax: Any, acc: Mapping[str, Any]) -> None:
         xs = [i + k * width for i in range(len(bands))]
         ax.bar(xs, [b["mae"] or 0 for b in bands.values()], width, label=side)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sides[0][1]))], list(sides[0][1]))
-    ax.set_xlabel("labelled age")
-    ax.set_ylabel("mean absolute error, years")
-    ax.set_title("age error by band")
-    ax.legend(fontsize=8)
+    _finish(ax, "age error by band", "labelled age", "mean absolute error, years")
     return None
 
 
@@ -127,11 +135,7 @@ def _calibration(ax: Any, acc: Mapping[str, Any]) -> None:
             drawn = True
     if not drawn:
         return _empty(ax, "P(minor) calibration", "no faces matched to labelled ages")
-    ax.plot([0, 1], [0, 1], ":", color="0.7")
-    ax.set_xlabel("mean P(minor) in bin")
-    ax.set_ylabel("share under 18")
-    ax.set_title("P(minor) calibration")
-    ax.legend(fontsize=8)
+    _finish(ax, "P(minor) calibration", "mean P(minor) in bin", "share under 18", diagonal=True)
     return None
 
 

@@ -7,7 +7,8 @@ up); then scenes without faces, the classifiers' synthetic high-score inputs
 panning over a composite, and a corrupt file now and then (an evaluation must count those as
 unscreenable). JPEG, PNG and WebP. ``labels.jsonl`` says 1 for the signal a synthetic input
 was made to score high on and 0 for the scenes: it exercises the labelled metrics, it is no
-measure of accuracy on real content. Seeded: the same packages give the same files.
+measure of accuracy on real content. Seeded: the same packages give the same pictures (and a
+corpus of n items is the first n of a larger one); the video encoder's bytes may differ.
 """
 
 from __future__ import annotations

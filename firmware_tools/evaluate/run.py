@@ -126,6 +126,9 @@ class RayData:
                      include_dashboard=False, configure_logging=False)
         try:
             self._run(side, shards, on_shard)
+        except ray.exceptions.RayError as exc:  # an actor that cannot start, a lost node...
+            raise EvaluationError(f"Ray: {exc}; the finished shards are kept: rerun the same "
+                                  "command to screen the rest") from exc
         finally:
             if started:
                 ray.shutdown()
