@@ -71,22 +71,22 @@ def agreement(cand: SideResults, base: SideResults, top: int = TOP_DIFFERENCES
     the ``top`` items that differ most."""
     if cand.keys != base.keys:
         raise ValueError("the two sides screened different items")
-    confusion = {b: {c: 0 for c in VERDICTS} for b in VERDICTS}
-    for b, c in zip(base.verdicts, cand.verdicts, strict=True):
-        confusion[b][c] += 1
-    rank = {v: i for i, v in enumerate(VERDICTS)}
-    step = np.array([rank[c] - rank[b] for b, c in zip(base.verdicts, cand.verdicts,
-                                                       strict=True)])
+    confusion = {str(b): {str(c): 0 for c in VERDICTS} for b in VERDICTS}
+    for vb, vc in zip(base.verdicts, cand.verdicts, strict=True):
+        confusion[vb][vc] += 1
+    rank = {str(v): i for i, v in enumerate(VERDICTS)}
+    step = np.array([rank[vc] - rank[vb] for vb, vc in zip(base.verdicts, cand.verdicts,
+                                                           strict=True)])
     signals, deltas = {}, {}
+    nothing = np.full(len(cand.keys), np.nan)
     for name in sorted(set(cand.signals) | set(base.signals)):
-        c = cand.signals.get(name, np.full(len(cand.keys), np.nan))
-        b = base.signals.get(name, np.full(len(base.keys), np.nan))
-        d = c - b
+        sc, sb = cand.signals.get(name, nothing), base.signals.get(name, nothing)
+        d = sc - sb
         deltas[name] = d
         signals[name] = {
             "delta": stats.summary(d), "histogram": stats.histogram(d),
-            "only_candidate": int((np.isfinite(c) & ~np.isfinite(b)).sum()),
-            "only_baseline": int((~np.isfinite(c) & np.isfinite(b)).sum()),
+            "only_candidate": int((np.isfinite(sc) & ~np.isfinite(sb)).sum()),
+            "only_baseline": int((~np.isfinite(sc) & np.isfinite(sb)).sum()),
         }
     faces, face_diff = _faces(cand, base)
     return {
@@ -203,19 +203,19 @@ def _ages(side: SideResults, labels: Mapping[str, Label], index: Mapping[str, in
         faces = side.faces[index[key]]
         got: dict[int, dict[str, Any]] = {}
         if lab.boxes is not None:
-            for a, f in stats.match(list(lab.boxes), [_box(f) for f in faces], LABEL_IOU):
-                got[a] = faces[f]
+            for a, k in stats.match(list(lab.boxes), [_box(f) for f in faces], LABEL_IOU):
+                got[a] = faces[k]
         elif len(lab.ages) == 1 and faces:
             got[0] = max(faces, key=lambda f: (f["x1"] - f["x0"]) * (f["y1"] - f["y0"]))
         for a, age in enumerate(lab.ages):
             band = next(b for lo, hi, b in AGE_BANDS if lo <= age < hi)
-            f = got.get(a)
-            if f is None or f["age"] is None:
+            face = got.get(a)
+            if face is None or face["age"] is None:
                 missed[band] += 1  # not found, or found too small to age
                 continue
-            errors[band].append(f["age"] - age)
-            if f["p_minor"] is not None:
-                p.append(f["p_minor"])
+            errors[band].append(face["age"] - age)
+            if face["p_minor"] is not None:
+                p.append(face["p_minor"])
                 minor.append(age < 18)
     bands = {}
     for band, e in errors.items():

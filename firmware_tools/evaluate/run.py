@@ -149,6 +149,7 @@ class RayData:
                              compute=ray.data.ActorPoolStrategy(size=self.workers),
                              num_cpus=1, runtime_env={"env_vars": {"PYTHONPATH": path}})
         pending: dict[int, list[pa.Table]] = {}
+        batch: pa.Table
         for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
             for shard in sorted(set(batch.column("shard").to_pylist())):
                 part = batch.filter(pa.compute.equal(batch.column("shard"), shard))

@@ -128,10 +128,11 @@ class ScreenBatch:
         try:
             with opened(uri) as media:
                 report = self.screener.screen(media)
-        except (OSError, EdgeScreenError) as exc:  # a URI that cannot be opened: unscreenable
+        except (OSError, ValueError, EdgeScreenError) as exc:  # a URI that cannot be opened
             d = self.screener.policy.unscreened("io")
-            report = ScreeningReport(uri, d.verdict, d.reasons, {}, (), UNOPENED, {},
-                                     error=ReportError("io", f"{type(exc).__name__}: {exc}"))
+            report = ScreeningReport(
+                uri, d.verdict, d.reasons, signals={}, faces=(), media=UNOPENED, models={},
+                timing_ms={}, error=ReportError("io", f"{type(exc).__name__}: {exc}"))
         return row(report, key, uri, shard, (time.perf_counter() - t) * 1e3)
 
     def __call__(self, batch: pa.Table) -> pa.Table:

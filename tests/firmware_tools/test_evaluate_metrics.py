@@ -171,3 +171,13 @@ def test_variants_parse_and_refuse_a_bare_name() -> None:
         ("face_detector", "int8"), ("graphic", "fp32"), ("open_nsfw", "fp32"))
     with pytest.raises(ValueError, match="MODEL=VARIANT"):
         parse_variants(["int8"])
+
+
+def test_an_item_that_cannot_be_opened_gets_an_unscreenable_row() -> None:
+    from firmware_tools.evaluate.screen import ScreenBatch, Side
+
+    batch = pa.table({"key": ["a", "b"], "uri": ["nosuchscheme://bucket/a.jpg", "/nonexistent/b"],
+                      "shard": pa.array([0, 0], pa.int32())})
+    rows = ScreenBatch(Side())(batch).to_pylist()
+    assert [(r["key"], r["verdict"], r["error"]) for r in rows] == [("a", "hold", "io"),
+                                                                   ("b", "hold", "io")]
