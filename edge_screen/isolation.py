@@ -267,7 +267,8 @@ class ProcessPool:
                     self._state.start_failures = 0
                 return True
             if kind == "failed" and isinstance(answer[1], str):
-                self._fail(EdgeScreenError(f"a worker could not start: {answer[1]}"))
+                self._fail(EdgeScreenError(f"a worker could not start (memory_limit_mb="
+                                           f"{self._memory_mb}): {answer[1]}"))
                 return True
             return False
         if job is None or len(answer) != 2:
@@ -302,7 +303,7 @@ class ProcessPool:
     def _replace(self, i: int, error: MediaError | None) -> None:
         """End slot ``i``'s worker, report its item as ``error``, start a fresh worker."""
         slot = self._slots[i]
-        self._end(slot)
+        status = self._end(slot)
         if slot.job is not None:
             job = slot.job
             slot.job = None
@@ -312,12 +313,16 @@ class ProcessPool:
             with self._lock:
                 self._state.start_failures += 1
                 failures = self._state.start_failures
+            if failures >= START_FAILURES and status == EXIT_MEMORY:
+                self._fail(EdgeScreenError(f"a worker cannot load the models within "
+                                           f"memory_limit_mb={self._memory_mb}"))
+                return
             if failures >= START_FAILURES:
                 self._fail(EdgeScreenError(
                     f"{failures} workers in a row died or hung while starting; their stderr "
                     "says why. A script that makes an isolated Screener when it is imported "
                     "needs `if __name__ == '__main__':` (multiprocessing's spawn imports the "
-                    "main module again); or memory_limit_mb is too low"))
+                    "main module again)"))
                 return
         try:
             self._slots[i] = self._start()
@@ -329,15 +334,18 @@ class ProcessPool:
             self._state.broken = error
             self._state.closing = True  # the loop ends; _end_all fails what is queued
 
-    def _end(self, slot: _Slot) -> None:
+    def _end(self, slot: _Slot) -> int | None:
+        """Kill (if need be) and reap the slot's worker; its exit status."""
         if slot.ended:
-            return
+            return None
         slot.ended = True
         if slot.process.exitcode is None:
             slot.process.kill()
         slot.process.join()
+        status = slot.process.exitcode
         slot.conn.close()
         slot.process.close()
+        return status
 
     def _end_all(self) -> None:
         """Stop every worker (kill those that do not stop in ``STOP_S``), fail every job left."""

@@ -15,7 +15,7 @@ from .frames import SamplingOptions, VideoLimits
 from .policy import Policy
 
 ISOLATION = ("none", "process")  # where an item is screened: this process, or a worker's
-MIN_MEMORY_MB = 256  # under this a worker cannot even load the default bundle
+MIN_MEMORY_MB = 512  # a worker's address space: 549 MB once the default bundle is loaded
 
 
 @dataclass(frozen=True)
