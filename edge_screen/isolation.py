@@ -84,6 +84,7 @@ class _Job:
 @dataclass
 class _Slot:
     process: BaseProcess
+    pid: int
     conn: Connection
     deadline: float  # to start, or to answer its job
     job: _Job | None = None
@@ -132,7 +133,7 @@ class ProcessPool:
         while True:
             with self._lock:
                 broken = self._state.broken
-                if broken is None and all(s.ready for s in self._slots):
+                if broken is None and all(s.ready and not s.ended for s in self._slots):
                     return
             if broken is not None or not self._thread.is_alive():
                 self.close()
@@ -140,9 +141,9 @@ class ProcessPool:
             time.sleep(0.02)
 
     def pids(self) -> list[int]:
-        """The workers' process ids (tests count and kill them)."""
-        with self._lock:
-            return [s.process.pid for s in self._slots if s.process.pid is not None]
+        """The workers' process ids once all have started (tests count them)."""
+        self.wait_ready()
+        return [s.pid for s in list(self._slots)]
 
     def submit(self, media: object, name: str, previews: bool) -> Future[Result]:
         """Queue one item; its future gets its report (or ``NotMedia`` from the worker)."""
@@ -190,7 +191,8 @@ class ProcessPool:
             raise
         finally:
             theirs.close()
-        return _Slot(process, ours, time.monotonic() + START_S)
+        assert process.pid is not None  # started
+        return _Slot(process, process.pid, ours, time.monotonic() + START_S)
 
     def _dispatch(self) -> None:
         try:
