@@ -145,6 +145,10 @@ class ProcessPool:
         self.wait_ready()
         return [s.pid for s in list(self._slots)]
 
+    def busy(self) -> list[int]:
+        """The process ids of the workers screening an item now (tests kill one)."""
+        return [s.pid for s in list(self._slots) if s.job is not None and not s.ended]
+
     def submit(self, media: object, name: str, previews: bool) -> Future[Result]:
         """Queue one item; its future gets its report (or ``NotMedia`` from the worker)."""
         fault = FAULTS.get(name) if FAULTS else None

@@ -12,7 +12,10 @@ import io
 import logging
 import os
 import pickle
+import signal
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +98,34 @@ def test_a_worker_fault_costs_its_item_only_and_the_pool_is_refilled(
     after = isolated._worker_pids
     assert len(after) == 2 and alive(after), "the pool is back to full size"
     assert len(set(before) - set(after)) == 1, "exactly the faulted worker was replaced"
+
+
+def test_a_worker_killed_from_outside_mid_item_costs_that_item_only(
+    isolated: Screener, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As the kernel's OOM killer or an operator would: SIGKILL to a worker that is busy."""
+    pool = isolated._processes
+    assert pool is not None
+    assert len(isolated._worker_pids) == 2  # both started
+    stuck = fault(monkeypatch, tmp_path, "hang")
+    with ThreadPoolExecutor(1) as ex:
+        pending = ex.submit(isolated.screen, stuck)
+        while not pool.busy():
+            time.sleep(0.01)
+        os.kill(pool.busy()[0], signal.SIGKILL)
+        r = pending.result()
+    assert r.error is not None and r.error.code == "crashed" and "SIGKILL" in r.error.message
+    assert isolated.screen(IMAGES / "coffee.jpg").ok and len(isolated._worker_pids) == 2
+
+
+def test_threads_may_share_an_isolated_screener(
+    isolated: Screener, expected: dict[str, ScreeningReport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(IMAGES)  # a relative path is the caller's, resolved when it is given
+    with ThreadPoolExecutor(4) as ex:
+        reports = list(ex.map(isolated.screen, [str(p) for p in GOOD] * 2))
+    check_others(reports, expected)
+    assert isolated.screen("coffee.jpg").path == "coffee.jpg"
 
 
 def test_a_forged_answer_runs_nothing_in_the_host(
