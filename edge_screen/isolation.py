@@ -116,17 +116,16 @@ class ProcessPool:
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         self._slots: list[_Slot] = []
         try:
-            self._slots = [self._start() for _ in range(size)]
+            for _ in range(size):
+                self._slots.append(self._start())
         except BaseException:
             self._end_all()
+            self._wake_w.close()
+            self._wake_r.close()
             raise
         self._thread = threading.Thread(target=self._dispatch, name="edge-screen-isolation",
                                         daemon=True)
         self._thread.start()
-
-    @property
-    def deadline_s(self) -> float:
-        return self._deadline_s
 
     def wait_ready(self) -> None:
         """Block until every worker has started; raise what keeps them from starting."""

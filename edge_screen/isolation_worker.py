@@ -140,15 +140,21 @@ def serve(conn: Connection, parent: int, limit_bytes: int) -> None:
         try:
             if fault is not None:
                 _fault(fault, limit_bytes, conn)
-            result = screener.screen_with_preview(media) if previews else screener.screen(media)
-            answer: tuple[str, object] = ("report", result)
+            try:
+                result = (screener.screen_with_preview(media) if previews
+                          else screener.screen(media))
+                answer: tuple[str, object] = ("report", result)
+            except NotMedia as exc:
+                answer = ("not_media", str(exc))
+            data = dumps(answer)
         except MemoryError:
             os._exit(EXIT_MEMORY)
-        except NotMedia as exc:
-            answer = ("not_media", str(exc))
         if watch.hit:
             os._exit(EXIT_MEMORY)
-        conn.send_bytes(dumps(answer))
+        try:
+            conn.send_bytes(data)
+        except OSError:  # the parent is gone
+            return
 
 
 def _fault(action: str, limit_bytes: int, conn: Connection) -> None:
