@@ -101,6 +101,10 @@ def test_isolation_cost_is_measured_against_in_process(
         rate["process"]["median"] / rate["none"]["median"], abs=1e-3)
     assert iso["latency_overhead_ms"] == pytest.approx(
         ms["process"]["median"] - ms["none"]["median"], abs=0.01)
+    trips = iso["round_trip_ms"]
+    assert trips["process"]["n"] == trips["none"]["n"] > 0
+    assert iso["round_trip_overhead_ms"] == pytest.approx(
+        trips["process"]["median"] - trips["none"]["median"], abs=1e-3)
     assert all(w["peak_rss_mb"] > 0 and w["peak_vm_mb"] >= w["peak_rss_mb"]
                for w in iso["worker_memory"])
     assert "isolation process:" in stdout

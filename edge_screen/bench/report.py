@@ -66,8 +66,11 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"  isolation process: {rate['process']['median']:.2f} images/s against "
                      f"{rate['none']['median']:.2f} in-process ({iso['throughput_ratio']:.2f}x), "
                      f"screen() {ms['process']['median']:.1f} ms against "
-                     f"{ms['none']['median']:.1f} ms ({iso['latency_overhead_ms']:+.1f} ms per "
-                     f"item); {iso['workers']} workers started in {iso['worker_start_s']:.2f} s, "
+                     f"{ms['none']['median']:.1f} ms ({iso['latency_overhead_ms']:+.1f} ms); "
+                     f"round trip {iso['round_trip_ms']['process']['median']:.2f} ms against "
+                     f"{iso['round_trip_ms']['none']['median']:.2f} ms "
+                     f"({iso['round_trip_overhead_ms']:+.2f} ms per item); "
+                     f"{iso['workers']} workers started in {iso['worker_start_s']:.2f} s, "
                      "peak RSS / address space " + ", ".join(
                          f"{w['peak_rss_mb']} / {w['peak_vm_mb']} MB"
                          for w in iso["worker_memory"]))
