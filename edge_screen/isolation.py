@@ -34,9 +34,6 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from .errors import (
     EdgeScreenError,
     MediaError,
@@ -47,12 +44,9 @@ from .errors import (
 )
 from .isolation_worker import EXIT_MEMORY, FAULT_ACTIONS, MAX_ANSWER, dumps, loads_answer, serve
 from .options import ScreenerOptions
-from .pipeline import Pipeline
 from .policy import VERDICTS
-from .prepare import Prepared
-from .preview import PreviewKeeper, ReportWithPreviews
-from .report import ReportError, ScreeningReport
-from .source import MediaInput, OpenedInput, check_input
+from .preview import ReportWithPreviews
+from .report import ScreeningReport
 
 log = logging.getLogger("edge_screen")
 
@@ -263,15 +257,16 @@ class ProcessPool:
             self._replace(i, WorkerCrashed("its worker's answer was malformed"))
 
     def _accept(self, slot: _Slot, answer: Any) -> bool:
-        kind = answer[0] if isinstance(answer, tuple) and answer else None
-        job = slot.job
+        if not isinstance(answer, tuple) or not 1 <= len(answer) <= 2:
+            return False
+        kind, job = answer[0], slot.job
         if not slot.ready:
-            if kind == "ready":
+            if answer == ("ready",):
                 slot.ready, slot.deadline = True, float("inf")
                 with self._lock:
                     self._state.start_failures = 0
                 return True
-            if kind == "failed" and isinstance(answer[1], str):
+            if kind == "failed" and len(answer) == 2 and isinstance(answer[1], str):
                 self._fail(EdgeScreenError(f"a worker could not start (memory_limit_mb="
                                            f"{self._memory_mb}): {answer[1]}"))
                 return True
@@ -389,35 +384,3 @@ def _named(result: Result, name: str) -> Result:
     return replace(result, path=name)
 
 
-
-def payload(media: MediaInput, max_bytes: int, deadline: float) -> object:
-    """What a worker is sent for ``media``: a path made absolute (the worker opens it), bytes,
-    pixels; a file object is read here, within ``max_bytes`` (``MediaError`` else). A PIL image
-    is refused (``NotMedia``): sending it would decode it in this process."""
-    check_input(media)
-    if isinstance(media, str | os.PathLike):
-        return os.path.abspath(os.fsdecode(media))
-    if isinstance(media, bytes | bytearray | memoryview):
-        return bytes(media)
-    if isinstance(media, np.ndarray):
-        return media
-    if isinstance(media, Image.Image):
-        raise NotMedia("with isolation='process' a PIL image would be decoded in this process: "
-                       "pass its encoded bytes, its path or a numpy array")
-    with OpenedInput(media, max_bytes) as src:
-        return src.read(deadline)
-
-
-def unscreened(pipeline: Pipeline, name: str, error: MediaError, start: float,
-               previews: bool) -> Result:
-    """The report (with its preview note, no previews) of an item no worker screened, built
-    where every unscreenable report is (``Pipeline._report``): the policy's verdict."""
-    failed = ReportError(error.code, str(error))
-    p = Prepared(name, None, None, error, 0.0)
-    report = pipeline._report(p, None, None, None, {"decode": 0.0, "hash": 0.0}, start, failed)
-    if not previews:
-        return report
-    policy = pipeline.policy
-    info, _ = PreviewKeeper(policy.preview, policy.child_safety.when["minor"]).finish(
-        report.verdict, False)
-    return ReportWithPreviews(replace(report, preview=info), ())

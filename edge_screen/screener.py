@@ -22,19 +22,22 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, cast
 
+import numpy as np
+from PIL import Image
+
 from . import scheduler
-from .errors import EdgeScreenError, MediaError
-from .isolation import DEFAULT_MEMORY_MB, ProcessPool, Result, payload, unscreened
+from .errors import EdgeScreenError, MediaError, NotMedia
+from .isolation import DEFAULT_MEMORY_MB, ProcessPool, Result
 from .known import KnownContent
 from .models import ModelSet, Worker
 from .options import ScreenerOptions
 from .pipeline import Pipeline
 from .policy import Policy
 from .prepare import Prepared, prepare
-from .preview import Preview, ReportWithPreviews
-from .report import ScreeningReport
+from .preview import Preview, PreviewKeeper, ReportWithPreviews
+from .report import ReportError, ScreeningReport
 from .signals import SignalExtractor
-from .source import MediaInput, describe
+from .source import MediaInput, OpenedInput, check_input, describe
 from .stream import LiveStream
 
 __all__ = ["ReportWithPreviews", "Screener", "ScreenerOptions"]
@@ -117,7 +120,7 @@ class Screener:
                         bundle=self.bundle.root, store=None)
         pool = ProcessPool(child, opts.workers, opts.sampling.time_budget_s,
                            opts.memory_limit_mb or DEFAULT_MEMORY_MB,
-                           functools.partial(unscreened, self._pipeline))
+                           functools.partial(_unscreened, self._pipeline))
         pool.wait_ready()
         return pool
 
@@ -237,11 +240,11 @@ class Screener:
         start = time.perf_counter()
         name = describe(media)
         try:
-            item = payload(media, self.options.max_bytes,
+            item = _payload(media, self.options.max_bytes,
                            start + self.options.sampling.time_budget_s)
         except MediaError as exc:  # a file object that cannot be read, or too large
             done: Future[Result] = Future()
-            done.set_result(unscreened(self._pipeline, name, exc, start, previews))
+            done.set_result(_unscreened(self._pipeline, name, exc, start, previews))
             return done
         return self._processes.submit(item, name, previews)
 
@@ -288,3 +291,36 @@ class Screener:
                        self.known)
         self._streams.add(s)
         return s
+
+
+def _payload(media: MediaInput, max_bytes: int, deadline: float) -> object:
+    """What a worker is sent for ``media``: a path made absolute (the worker opens it), bytes,
+    pixels; a file object is read here, within ``max_bytes`` (``MediaError`` else). A PIL image
+    is refused (``NotMedia``): sending it would decode it in this process."""
+    check_input(media)
+    if isinstance(media, str | os.PathLike):
+        return os.path.abspath(os.fsdecode(media))
+    if isinstance(media, bytes | bytearray | memoryview):
+        return bytes(media)
+    if isinstance(media, np.ndarray):
+        return media
+    if isinstance(media, Image.Image):
+        raise NotMedia("with isolation='process' a PIL image would be decoded in this process: "
+                       "pass its encoded bytes, its path or a numpy array")
+    with OpenedInput(media, max_bytes) as src:
+        return src.read(deadline)
+
+
+def _unscreened(pipeline: Pipeline, name: str, error: MediaError, start: float,
+               previews: bool) -> Result:
+    """The report (with its preview note, no previews) of an item no worker screened, built
+    where every unscreenable report is (``Pipeline._report``): the policy's verdict."""
+    failed = ReportError(error.code, str(error))
+    p = Prepared(name, None, None, error, 0.0)
+    report = pipeline._report(p, None, None, None, {"decode": 0.0, "hash": 0.0}, start, failed)
+    if not previews:
+        return report
+    policy = pipeline.policy
+    info, _ = PreviewKeeper(policy.preview, policy.child_safety.when["minor"]).finish(
+        report.verdict, False)
+    return ReportWithPreviews(replace(report, preview=info), ())

@@ -24,7 +24,6 @@ from conftest import DATA, IMAGES, encode, portrait
 from PIL import Image
 
 from edge_screen import (
-    EdgeScreenError,
     NotMedia,
     ReportWithPreviews,
     SamplingOptions,
@@ -193,7 +192,7 @@ def test_bytes_file_objects_and_arrays_are_screened_in_the_workers(isolated: Scr
     assert from_array.ok and len(from_array.faces) == 1
 
 
-def test_a_file_object_over_max_bytes_is_refused_before_any_worker() -> None:
+def test_an_endless_file_object_is_too_large(isolated: Screener) -> None:
     class Endless(io.RawIOBase):
         def readable(self) -> bool:
             return True
@@ -202,10 +201,10 @@ def test_a_file_object_over_max_bytes_is_refused_before_any_worker() -> None:
             b[:] = b"\xff" * len(b)
             return len(b)
 
-    media = isolation.payload  # read here, within the limit, as the parent does
-    with pytest.raises(EdgeScreenError) as err:
-        media(Endless(), 1024, float("inf"))
-    assert err.value.code == "too_large"
+    pids = isolated._worker_pids
+    r = isolated.screen(Endless())  # read in the host, max_bytes + 1 at most
+    assert r.error is not None and r.error.code == "too_large" and r.verdict == "hold"
+    assert r.path == "<stream>" and isolated._worker_pids == pids
 
 
 def test_what_screen_cannot_take_raises_as_in_process(isolated: Screener) -> None:
