@@ -34,6 +34,7 @@ from .errors import (
     UnsafePath,
     UnsupportedMedia,
     VariantNotShipped,
+    WorkerCrashed,
 )
 from .frames import SamplingOptions, VideoLimits
 from .pdq import PdqHash, pdq_hash, pdq_hash_dihedral
@@ -102,6 +103,7 @@ __all__ = [
     "UnsupportedMedia",
     "VariantNotShipped",
     "VideoLimits",
+    "WorkerCrashed",
     "__version__",
     "pdq_hash",
     "pdq_hash_dihedral",

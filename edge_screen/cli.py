@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import EdgeScreenError
 from .face_stage import STRATEGIES
+from .options import ISOLATION
 from .policy import VERDICTS
 from .preview import ReportWithPreviews
 from .report import ScreeningReport
@@ -73,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--backend", default="auto", choices=["auto", "litert", "tflite-runtime"])
     scan.add_argument("--faces", default="auto", choices=["auto", *STRATEGIES],
                       help="how faces are found (default: the bundle's best; docs/performance.md)")
+    scan.add_argument("--isolation", default="none", choices=list(ISOLATION),
+                      help="process: screen each input in a worker process, so a crash or "
+                      "hang costs that input's report only (README#isolation)")
     scan.add_argument("--fail-on", choices=VERDICTS[1:], help="exit 3 if any verdict reaches this")
     scan.add_argument("--preview", metavar="DIR",
                       help="write reviewer previews (pixelated, minors' faces blocked out) of "
@@ -118,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backend": args.backend,
         "faces": args.faces,
         "previews": args.preview is not None,
+        "isolation": args.isolation,
     }
     for name in ("threads", "workers"):
         value = getattr(args, name)

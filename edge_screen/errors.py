@@ -54,6 +54,13 @@ class ScreeningTimeout(MediaError, TimeoutError):
     code = "timeout"
 
 
+class WorkerCrashed(MediaError, ChildProcessError):
+    """The worker process screening the item died (a signal, an abort, an exit) before it
+    answered (``ScreenerOptions(isolation="process")``): the host process goes on."""
+
+    code = "crashed"
+
+
 class BundleError(EdgeScreenError):
     """A model bundle is missing, malformed or does not match its manifest."""
 

@@ -14,6 +14,9 @@ from .face_stage import STRATEGIES
 from .frames import SamplingOptions, VideoLimits
 from .policy import Policy
 
+ISOLATION = ("none", "process")  # where an item is screened: this process, or a worker's
+MIN_MEMORY_MB = 512  # a worker's address space: 549 MB once the default bundle is loaded
+
 
 @dataclass(frozen=True)
 class ScreenerOptions:
@@ -55,6 +58,14 @@ class ScreenerOptions:
     # report's ``timing_ms["hash"]``. False leaves ``hashes`` null; refused when the bundle
     # carries hash lists (known-content matching needs every frame's hash).
     hashes: bool = True
+    # Where an item is screened (``edge_screen.isolation``): "none", in this process (the
+    # lowest latency); "process", in a pool of ``workers`` worker processes, so a decoder that
+    # crashes, hangs or eats memory costs one item's report (code crashed, timeout, too_large)
+    # and never the host; each item then has a hard deadline of ``time_budget_s`` + 2 s.
+    isolation: str = "none"
+    # A worker's address-space limit (RLIMIT_AS, Linux only) with isolation="process"; None:
+    # ``isolation.DEFAULT_MEMORY_MB``. Giving it without isolation is an error.
+    memory_limit_mb: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse what a careless call would otherwise turn into less screening, silently."""
@@ -80,6 +91,18 @@ class ScreenerOptions:
         _type("video_limits", self.video_limits, (VideoLimits,))
         _type("previews", self.previews, (bool,))
         _type("hashes", self.hashes, (bool,))
+        _type("isolation", self.isolation, (str,))
+        if self.isolation not in ISOLATION:
+            raise ValueError(f"ScreenerOptions.isolation: {self.isolation!r} is not one of "
+                             f"{', '.join(ISOLATION)}")
+        if self.memory_limit_mb is not None:
+            if self.isolation != "process":
+                raise ValueError("ScreenerOptions.memory_limit_mb limits worker processes: it "
+                                 "needs isolation='process'")
+            m = self.memory_limit_mb
+            if isinstance(m, bool) or not isinstance(m, int) or m < MIN_MEMORY_MB:
+                raise ValueError(f"ScreenerOptions.memory_limit_mb must be an int >= "
+                                 f"{MIN_MEMORY_MB} (a worker holds the models), got {m!r}")
         for name in ("threads", "workers", "max_faces", "max_bytes", "working_min_side"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

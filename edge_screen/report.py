@@ -16,7 +16,8 @@ CORE_SIGNALS = ("sexual", "minor", "violence")
 # The known-content signal, in every report: 1.0 when a screened picture matched one of the
 # bundle's hash lists, 0.0 when checked without a match, null when the bundle has no list.
 KNOWN_MATCH = "known_match"
-ERROR_CODES = ("corrupt", "unsupported", "too_large", "io", "timeout", "model", "internal")
+ERROR_CODES = ("corrupt", "unsupported", "too_large", "io", "timeout", "model", "internal",
+               "crashed")
 
 
 @dataclass(frozen=True)

@@ -4,31 +4,40 @@ scheduler and live streams.
 MediaPipe-style: ``ScreenerOptions`` + ``Screener.create_from_options`` (or ``Screener()``), usable
 as a context manager. One ``Screener`` serialises its own inference with a lock, so sharing it
 between threads is safe; ``screen_many`` screens ``options.workers`` items at once on workers of
-their own.
+their own. With ``isolation="process"`` those workers are processes (``edge_screen.isolation``)
+and every item is screened in one of them; live streams still run in this process.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
+
+import numpy as np
+from PIL import Image
 
 from . import scheduler
-from .errors import EdgeScreenError
+from .errors import EdgeScreenError, MediaError, NotMedia
+from .isolation import DEFAULT_MEMORY_MB, ProcessPool, Result
 from .known import KnownContent
 from .models import ModelSet, Worker
 from .options import ScreenerOptions
 from .pipeline import Pipeline
 from .policy import Policy
 from .prepare import Prepared, prepare
-from .preview import Preview, ReportWithPreviews
-from .report import ScreeningReport
+from .preview import Preview, PreviewKeeper, ReportWithPreviews
+from .report import ReportError, ScreeningReport
 from .signals import SignalExtractor
-from .source import MediaInput
+from .source import MediaInput, OpenedInput, check_input, describe
 from .stream import LiveStream
 
 __all__ = ["ReportWithPreviews", "Screener", "ScreenerOptions"]
@@ -62,12 +71,20 @@ class Screener:
                              "matching against them needs every frame's hash")
         self._pipeline = Pipeline(self.policy, opts.sampling, self.models, self.known,
                                   opts.hashes)
-        self._worker = self._models.worker(opts.threads)
-        self._lock = self._worker.lock  # close() takes it: a waiting frame then sees "closed"
         self._pool: list[Worker] = []  # screen_many's workers, created on first use
         self._pool_lock = threading.Lock()
         self._closed = False
         self._streams: weakref.WeakSet[LiveStream] = weakref.WeakSet()
+        # In process isolation this process runs interpreters only for live streams: made then.
+        self._worker_made: Worker | None = None
+        self._lock = threading.Lock()  # close() takes it: a waiting frame then sees "closed"
+        self._processes: ProcessPool | None = None
+        if opts.isolation == "process":
+            self._processes = self._start_processes()
+            weakref.finalize(self, self._processes.close)  # a Screener never closed
+        else:
+            self._worker_made = self._models.worker(opts.threads)
+            self._lock = self._worker_made.lock
 
     @classmethod
     def create_from_options(cls, options: ScreenerOptions) -> Screener:
@@ -91,16 +108,35 @@ class Screener:
             self._pool = []
         for s in list(self._streams):
             s.close()
+        if self._processes is not None:
+            self._processes.close()
+
+    def _start_processes(self) -> ProcessPool:
+        """The worker processes, started; each builds a ``Screener`` of these options in this
+        process's policy and verified bundle (re-verified there), with isolation off."""
+        opts = self.options
+        child = replace(opts, isolation="none", memory_limit_mb=None, workers=1,
+                        threads=max(1, opts.threads // opts.workers), policy=self.policy,
+                        bundle=self.bundle.root, store=None)
+        pool = ProcessPool(child, opts.workers, opts.sampling.time_budget_s,
+                           opts.memory_limit_mb or DEFAULT_MEMORY_MB,
+                           functools.partial(_unscreened, self._pipeline))
+        pool.wait_ready()
+        return pool
 
     @property
     def _extractor(self) -> SignalExtractor:
         """The Screener's own interpreters (tests and the bench count their invocations)."""
-        return self._worker.extractor
+        return self._current().extractor
 
     def _current(self) -> Worker:
         if self._closed:
             raise EdgeScreenError("this Screener is closed; create a new one")
-        return self._worker
+        if self._worker_made is None:
+            with self._pool_lock:
+                if self._worker_made is None:
+                    self._worker_made = self._models.worker(self.options.threads)
+        return self._worker_made
 
     def _prepare(self, media: MediaInput) -> Prepared:
         return prepare(media, self.options)
@@ -112,6 +148,8 @@ class Screener:
         unscreenable verdict and an error code. Raises ``TypeError`` for what it cannot take.
         Videos are best given as a path: they are streamed from it.
         """
+        if self._processes is not None:
+            return cast(ScreeningReport, self._isolated(media, False).result())
         worker = self._current()
         return self._pipeline.run(self._prepare(media), worker, time.perf_counter())
 
@@ -120,6 +158,8 @@ class Screener:
         policy's ``[preview] when``: pixelated or blurred, likely and possible minors' faces
         blocked out (``edge_screen.preview``). Needs ``ScreenerOptions(previews=True)``."""
         self._previews_on()
+        if self._processes is not None:
+            return cast(ReportWithPreviews, self._isolated(media, True).result())
         worker = self._current()
         p = self._prepare(media)
         report, previews = self._pipeline.run_with_previews(p, worker, time.perf_counter())
@@ -133,6 +173,8 @@ class Screener:
         """
         if isinstance(items, str | bytes | bytearray | memoryview | os.PathLike):
             raise TypeError("screen_many takes an iterable of inputs; for one input use screen()")
+        if self._processes is not None:
+            return cast(Iterator[ScreeningReport], self._isolated_many(items, False))
         return self._screen_many(items, self._pipeline.run)
 
     def screen_many_with_previews(
@@ -143,6 +185,8 @@ class Screener:
             raise TypeError("screen_many_with_previews takes an iterable of inputs; for one "
                             "input use screen_with_preview()")
         self._previews_on()
+        if self._processes is not None:
+            return cast(Iterator[ReportWithPreviews], self._isolated_many(items, True))
         return self._with_previews(items)
 
     def _with_previews(self, items: Iterable[MediaInput]) -> Iterator[ReportWithPreviews]:
@@ -187,6 +231,58 @@ class Screener:
                 self._pool = [self._models.worker(threads) for _ in range(n)]
             return list(self._pool)
 
+    def _isolated(self, media: MediaInput, previews: bool) -> Future[Result]:
+        """One item to the worker processes: a path as it is, a file object's bytes read here
+        (within ``max_bytes``); ``NotMedia`` at once for what ``screen()`` cannot take."""
+        assert self._processes is not None
+        if self._closed:
+            raise EdgeScreenError("this Screener is closed; create a new one")
+        start = time.perf_counter()
+        name = describe(media)
+        try:
+            item = _payload(media, self.options.max_bytes,
+                           start + self.options.sampling.time_budget_s)
+        except MediaError as exc:  # a file object that cannot be read, or too large
+            done: Future[Result] = Future()
+            done.set_result(_unscreened(self._pipeline, name, exc, start, previews))
+            return done
+        return self._processes.submit(item, name, previews)
+
+    def _isolated_many(self, items: Iterable[MediaInput], previews: bool) -> Iterator[Result]:
+        """``screen_many`` on the worker processes: ``workers`` + 1 items in flight, reports
+        in input order. An input iterator that raises gets the reports of the items before
+        it first, then its exception; stopping early cancels what no worker has taken."""
+        window: deque[Future[Result]] = deque()
+        it = iter(items)
+        try:
+            while True:
+                try:
+                    item = next(it)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    while window:
+                        yield window.popleft().result()
+                    raise exc
+                try:
+                    window.append(self._isolated(item, previews))
+                except TypeError as exc:  # NotMedia: raised at its turn, as in-process
+                    failed: Future[Result] = Future()
+                    failed.set_exception(exc)
+                    window.append(failed)
+                if len(window) > self.options.workers:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for f in window:
+                f.cancel()
+
+    @property
+    def _worker_pids(self) -> list[int]:
+        """The worker processes' ids with isolation="process" (tests), else none."""
+        return [] if self._processes is None else self._processes.pids()
+
     def stream(self, name: str = "stream") -> LiveStream:
         """A live stream of the caller's own frames, with its own running verdict: use one per
         camera or caller (``with screener.stream() as s: s.screen_frame(rgb, ts)``)."""
@@ -195,3 +291,36 @@ class Screener:
                        self.known)
         self._streams.add(s)
         return s
+
+
+def _payload(media: MediaInput, max_bytes: int, deadline: float) -> object:
+    """What a worker is sent for ``media``: a path made absolute (the worker opens it), bytes,
+    pixels; a file object is read here, within ``max_bytes`` (``MediaError`` else). A PIL image
+    is refused (``NotMedia``): sending it would decode it in this process."""
+    check_input(media)
+    if isinstance(media, str | os.PathLike):
+        return os.path.abspath(os.fsdecode(media))
+    if isinstance(media, bytes | bytearray | memoryview):
+        return bytes(media)
+    if isinstance(media, np.ndarray):
+        return media
+    if isinstance(media, Image.Image):
+        raise NotMedia("with isolation='process' a PIL image would be decoded in this process: "
+                       "pass its encoded bytes, its path or a numpy array")
+    with OpenedInput(media, max_bytes) as src:
+        return src.read(deadline)
+
+
+def _unscreened(pipeline: Pipeline, name: str, error: MediaError, start: float,
+               previews: bool) -> Result:
+    """The report (with its preview note, no previews) of an item no worker screened, built
+    where every unscreenable report is (``Pipeline._report``): the policy's verdict."""
+    failed = ReportError(error.code, str(error))
+    p = Prepared(name, None, None, error, 0.0)
+    report = pipeline._report(p, None, None, None, {"decode": 0.0, "hash": 0.0}, start, failed)
+    if not previews:
+        return report
+    policy = pipeline.policy
+    info, _ = PreviewKeeper(policy.preview, policy.child_safety.when["minor"]).finish(
+        report.verdict, False)
+    return ReportWithPreviews(replace(report, preview=info), ())

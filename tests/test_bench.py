@@ -88,6 +88,28 @@ def test_face_strategies_are_measured_side_by_side(
     assert "faces centerface:" in stdout and "x tiles" in stdout
 
 
+def test_isolation_cost_is_measured_against_in_process(
+    quick: tuple[int, dict[str, Any], str],
+) -> None:
+    """README#isolation's figures: both modes on the same photos, the ratio and difference."""
+    _, report, stdout = quick
+    iso = report["end_to_end"]["isolation"]
+    assert iso["workers"] == report["config"]["workers"] and iso["worker_start_s"] > 0
+    rate, ms = iso["throughput"], iso["latency_ms"]
+    assert rate["process"]["median"] > 0 and rate["none"]["median"] > 0
+    assert iso["throughput_ratio"] == pytest.approx(
+        rate["process"]["median"] / rate["none"]["median"], abs=1e-3)
+    assert iso["latency_overhead_ms"] == pytest.approx(
+        ms["process"]["median"] - ms["none"]["median"], abs=0.01)
+    trips = iso["round_trip_ms"]
+    assert trips["process"]["n"] == trips["none"]["n"] > 0
+    assert iso["round_trip_overhead_ms"] == pytest.approx(
+        trips["process"]["median"] - trips["none"]["median"], abs=1e-3)
+    assert all(w["peak_rss_mb"] > 0 and w["peak_vm_mb"] >= w["peak_rss_mb"]
+               for w in iso["worker_memory"])
+    assert "isolation process:" in stdout
+
+
 def test_report_says_where_and_with_what_it_ran(quick: tuple[int, dict[str, Any], str]) -> None:
     _, report, _ = quick
     device, config = report["device"], report["config"]

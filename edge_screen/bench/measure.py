@@ -18,6 +18,7 @@ from .cold import measure_cold
 from .device import device_info, load_average
 from .hashing import measure_hashing
 from .inputs import make_inputs, source_dir
+from .isolation import measure_isolation
 from .options import Plan, screener_options
 from .peers import measure_peers
 from .stages import measure_stages
@@ -105,6 +106,8 @@ def measure(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
                 e2e["face_strategies"] = measure_strategies(s, paths, max(1, plan.rounds // 2))
             if not args.no_hashlist:
                 e2e["hashing"] = measure_hashing(s, paths, max(1, plan.rounds // 2))
+            if not args.no_isolation:
+                e2e["isolation"] = measure_isolation(s, paths, max(1, plan.rounds // 2))
             stage = s._extractor.faces
             config = {"threads": s.options.threads, "workers": s.options.workers,
                       "min_face": s.options.min_face,

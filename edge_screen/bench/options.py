@@ -63,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
                    help="skip the side-by-side face strategy measurement")
     p.add_argument("--no-hashlist", action="store_true",
                    help="skip hashing off against a 1M-entry hash list, side by side")
+    p.add_argument("--no-isolation", action="store_true",
+                   help="skip the in-process against worker-process (isolation) measurement")
     p.add_argument("--child-dir", help=argparse.SUPPRESS)
     p.add_argument("--child-count", type=int, default=0, help=argparse.SUPPRESS)
     return p

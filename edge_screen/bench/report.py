@@ -61,6 +61,19 @@ def table(r: dict[str, Any]) -> str:
                      f"with a {h['entries']:,}-entry hash list "
                      f"{h['list_1m']['throughput']['median']:.2f} images/s: "
                      f"{h['ratio_to_hashing_off']:.3f}x")
+    if (iso := e.get("isolation")) is not None:
+        rate, ms = iso["throughput"], iso["latency_ms"]
+        lines.append(f"  isolation process: {rate['process']['median']:.2f} images/s against "
+                     f"{rate['none']['median']:.2f} in-process ({iso['throughput_ratio']:.2f}x), "
+                     f"screen() {ms['process']['median']:.1f} ms against "
+                     f"{ms['none']['median']:.1f} ms ({iso['latency_overhead_ms']:+.1f} ms); "
+                     f"round trip {iso['round_trip_ms']['process']['median']:.2f} ms against "
+                     f"{iso['round_trip_ms']['none']['median']:.2f} ms "
+                     f"({iso['round_trip_overhead_ms']:+.2f} ms per item); "
+                     f"{iso['workers']} workers started in {iso['worker_start_s']:.2f} s, "
+                     "peak RSS / address space " + ", ".join(
+                         f"{w['peak_rss_mb']} / {w['peak_vm_mb']} MB"
+                         for w in iso["worker_memory"]))
     for name, p in e["peers"].items():
         lines.append(f"  peer {name}: " + (p.get("note") or f"{p['images_per_s']:.2f} images/s, "
                      f"ours {p['ours_ratio']:.1f}x {json.dumps(p.get('agreement', {}))}"))
