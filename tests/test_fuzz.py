@@ -72,6 +72,17 @@ def test_a_face_detector_threshold_that_is_not_a_finite_number_is_refused(token:
     assert math.isfinite(fine.models[0].output.score_threshold)  # type: ignore[union-attr]
 
 
+def test_a_gif_frame_whose_mode_changes_when_loaded_is_screened_as_rgb(screener: Screener
+                                                                        ) -> None:
+    """Found by the prepare harness: Pillow gave frame 2 of this GIF as RGB until it was loaded,
+    then RGBA; read before the load, four channels reached the models (an ``internal`` error)."""
+    data = (FUZZ / "findings" / "prepare" / "gif_frame_rgba_after_load.gif").read_bytes()
+    r = screener.screen(data)
+    assert r.error is None, r.error
+    assert (r.media.kind, r.media.format, r.media.frames_decoded) == ("animation", "GIF", 2)
+    assert r.media.frames_screened >= 2
+
+
 @pytest.mark.parametrize("harness", sorted(harnesses.HARNESSES))
 def test_each_harness_finds_nothing_in_its_ci_budget(harness: str, tmp_path: Path) -> None:
     """atheris in a subprocess (libFuzzer exits the process on a finding): new inputs go to a
