@@ -223,4 +223,4 @@ def test_a_short_soak_gives_every_item_one_report_in_order(options: Mapping[str,
     bound only (RSS after 200 items says little about a leak, see docs/soak.md)."""
     soak = run_soak(options, n=200, every=25, warmup=50)
     print(soak.summary())
-    assert soak.growth_mb < 150, soak.summary()
+    assert soak.growth_mb < 50, soak.summary()  # measured: 5 MB
