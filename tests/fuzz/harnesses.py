@@ -345,6 +345,8 @@ HARNESSES: dict[str, Callable[[bytes], None]] = {
 # libFuzzer's per-input limit (-timeout): past it an input is a hang finding. screen() gives an
 # item 60 s (SamplingOptions.time_budget_s); a seed screens in well under 2 s here.
 TIMEOUT_S = {"screen": 30, "prepare": 20, "policy": 5, "manifest": 5, "report": 5}
+# libFuzzer's RSS limit (-rss_limit_mb): the models and a decode at the pixel limits need more.
+RSS_LIMIT_MB = {"screen": 4096, "prepare": 3072, "policy": 2048, "manifest": 2048, "report": 2048}
 # What each harness imports, instrumented for coverage (Pillow's plug-ins parse headers in
 # Python; FFmpeg, libjpeg and the others are native and not instrumented).
 INSTRUMENT = {

@@ -21,8 +21,6 @@ sys.path.insert(1, str(HERE.parent.parent))  # the checkout's edge_screen, not a
 import atheris  # noqa: E402
 import harnesses  # noqa: E402
 
-RSS_LIMIT_MB = {"screen": 4096, "prepare": 3072}
-
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[1] not in harnesses.HARNESSES:
@@ -33,7 +31,7 @@ def main(argv: list[str]) -> None:
     if "-timeout" not in given:
         extra.append(f"-timeout={harnesses.TIMEOUT_S[name]}")
     if "-rss_limit_mb" not in given:
-        extra.append(f"-rss_limit_mb={RSS_LIMIT_MB.get(name, 2048)}")
+        extra.append(f"-rss_limit_mb={harnesses.RSS_LIMIT_MB[name]}")
     dictionary = HERE / "dict" / f"{name}.dict"
     if "-dict" not in given and dictionary.exists():
         extra.append(f"-dict={dictionary}")
