@@ -88,6 +88,9 @@ class AnimationClip:
                 check_size(f"{self._fmt} frame", *self._im.size, self._limits)
                 self.frames_decoded += 1
                 if i in picked:
+                    # Pillow settles a GIF frame's mode (RGB or RGBA) when it loads it: read
+                    # before, an RGBA frame passed as RGB (found by fuzzing)
+                    self._im.load()
                     # A frame with transparency is screened as drawn on a light and on a dark
                     # background, as stills are: a picture may hide in the alpha of either.
                     grounds = BACKGROUNDS if varying_alpha(self._im) else (None,)

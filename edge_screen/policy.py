@@ -242,7 +242,9 @@ class Policy:
         when = {name: thresholds[name] for name in CHILD_SAFETY_LIMITS}
         content = {name: thresholds[name] for name in CHILD_CONTENT_LIMITS}
         without = cs.get("screen_without", [])
-        if not isinstance(without, list) or not set(without) <= set(CHILD_SAFETY_LIMITS):
+        # a list of names only: set() of a table or a list in it would raise TypeError
+        if (not isinstance(without, list) or not all(isinstance(s, str) for s in without)
+                or not set(without) <= set(CHILD_SAFETY_LIMITS)):
             raise PolicyError(
                 f"{at('child_safety', 'screen_without')}: child_safety.screen_without lists "
                 f"child-safety signals ({', '.join(CHILD_SAFETY_LIMITS)}), got {without!r}"
