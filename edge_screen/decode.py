@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import ExifTags, Image, JpegImagePlugin, UnidentifiedImageError, features
 
+from . import jpeg_rows
 from .errors import CorruptMedia, EdgeScreenError, MediaTooLarge, UnsupportedMedia
 from .probe import Probe, check_size
 
@@ -83,32 +84,53 @@ class Detail:
 
     def patches(self, boxes: Sequence[Box], wanted: float) -> list[Patch]:
         """Each of ``boxes`` (upright original pixels, clipped to the image) at no more than
-        ``wanted`` original pixels per patch pixel where the original has them."""
+        ``wanted`` original pixels per patch pixel where the original has them. A JPEG is
+        decoded down to the lowest row a box needs only (``jpeg_rows``)."""
         # It decoded once: damage found here is in data the first decode skipped.
         with pillow_errors(f"{self.found.format} image"):
             im = open_image(self.data, self.found)
             check_size(f"{self.found.format} header", im.width, im.height, self.limits)
             turn = orientation(im)
             d = _draft(im, self.finest_scale(wanted))
-            im.load()
-            im = to_rgb(im)
             up_w, up_h = upright_size(im.width, im.height, turn)
-            method = _TRANSPOSE.get(turn)
-            out = []
+            regions: list[tuple[int, int, int, int] | None] = []
             for x0, y0, x1, y1 in boxes:
                 # The region in upright decoded pixels, then where it lies before the transpose,
                 # so only the region is transposed and copied out.
                 px0, py0 = max(0, math.floor(x0 / d)), max(0, math.floor(y0 / d))
                 px1, py1 = min(up_w, math.ceil(x1 / d)), min(up_h, math.ceil(y1 / d))
-                if px1 <= px0 or py1 <= py0:
+                regions.append((px0, py0, px1, py1) if px1 > px0 and py1 > py0 else None)
+            stored = [_stored_box(r, up_w, up_h, turn) for r in regions if r is not None]
+            im = _top_rows(self, im, d, max((b[3] for b in stored), default=0))
+            im.load()
+            im = to_rgb(im)
+            method = _TRANSPOSE.get(turn)
+            out = []
+            for (x0, y0, _, _), region in zip(boxes, regions, strict=True):
+                if region is None:
                     out.append(Patch(np.zeros((0, 0, 3), np.uint8), x0, y0, d))
                     continue
-                crop = im.crop(_stored_box((px0, py0, px1, py1), up_w, up_h, turn))
+                crop = im.crop(_stored_box(region, up_w, up_h, turn))
                 if method is not None:
                     crop = crop.transpose(method)
                 rgb = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8))
-                out.append(Patch(rgb, px0 * d, py0 * d, d))
+                out.append(Patch(rgb, region[0] * d, region[1] * d, d))
             return out
+
+
+def _top_rows(detail: Detail, im: Image.Image, d: float, rows: int) -> Image.Image:
+    """``im`` (a JPEG drafted at scale ``d``, not loaded), or the same picture opened from a
+    copy of its bytes that declares only the stored rows down to ``rows`` (decoded px) plus
+    ``jpeg_rows.MARGIN`` original rows: the same pixels above that, without decoding the rest."""
+    if not isinstance(im, JpegImagePlugin.JpegImageFile):
+        return im
+    data = jpeg_rows.top_rows(detail.data, math.ceil(rows * d) + jpeg_rows.MARGIN)
+    if data is None:
+        return im
+    top = open_image(data, detail.found)
+    if _draft(top, d) != d or top.width != im.width or top.height < rows:
+        return im  # not the same decode (cannot happen with libjpeg; checked, not assumed)
+    return top
 
 
 def _stored_box(

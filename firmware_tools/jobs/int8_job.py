@@ -12,6 +12,11 @@ activation ranges) moves P(nsfw) by up to 0.66. This path, used when the recipe 
    sensitive) in float; everything after is int8 (int8 weights and activations), float
    input/output as the other variants.
 
+``equalize: CAP`` (``equalize``, used by the float-TFLite path of ``onnx_job``) rescales the
+channels of each ReLU convolution that feeds a depthwise convolution before calibration, an
+exact change of the float model that gives every channel of a per-tensor int8 activation the
+same range.
+
 Only the stdlib is imported at module level.
 """
 
@@ -73,6 +78,92 @@ def _mse_range(hist: Any, lo: float, hi: float) -> tuple[float, float]:
         if err < best[0]:
             best = (err, lo_f, hi_f)
     return best[1], best[2]
+
+
+def _relu_depthwise_pairs(model: Any) -> list[tuple[int, int]]:
+    """(conv, depthwise) op indices where a CONV_2D with a fused ReLU feeds, alone and maybe
+    through a PAD, a DEPTHWISE_CONV_2D's input: pairs whose channels can be rescaled exactly."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    ops = model.subgraphs[0].operators
+    kinds = schema.BuiltinOperator
+
+    def kind(op: Any) -> int:
+        code = model.operatorCodes[op.opcodeIndex]
+        return int(max(code.builtinCode, code.deprecatedBuiltinCode))
+
+    readers: dict[int, list[int]] = {}
+    for k, op in enumerate(ops):
+        for t in op.inputs:
+            readers.setdefault(int(t), []).append(k)
+    pairs = []
+    for k, op in enumerate(ops):
+        relu = schema.ActivationFunctionType.RELU
+        if kind(op) != kinds.CONV_2D or op.builtinOptions.fusedActivationFunction != relu:
+            continue
+        t = int(op.outputs[0])
+        nxt = readers.get(t, [])
+        if len(nxt) == 1 and kind(ops[nxt[0]]) == kinds.PAD:  # zero padding commutes too
+            t = int(ops[nxt[0]].outputs[0])
+            nxt = readers.get(t, [])
+        if (len(nxt) == 1 and kind(ops[nxt[0]]) == kinds.DEPTHWISE_CONV_2D
+                and int(ops[nxt[0]].inputs[0]) == t):
+            pairs.append((k, nxt[0]))
+    return pairs
+
+
+def equalize(float_model: bytes, x: Any, cap: float, log: Any = print) -> bytes:
+    """``float_model`` with each (ReLU conv -> depthwise) pair's channels rescaled so that every
+    channel of the conv's output reaches the tensor's largest value on ``x``, at most ``cap``
+    times its own (a near-dead channel is not blown up to clip on other pictures): the conv's
+    weights and bias of channel c divided by s_c, the depthwise filter of channel c multiplied
+    by it. Exact in float (ReLU and zero padding commute with a positive scale), free for the
+    per-channel int8 weights of both ops, and the per-tensor int8 activation between them no
+    longer spends its 256 levels on the widest channel alone."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    model = fbu.convert_bytearray_to_object(bytearray(float_model))
+    sg = model.subgraphs[0]
+    pairs = _relu_depthwise_pairs(model)
+    interp = tf.lite.Interpreter(
+        model_content=float_model, experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType
+        .BUILTIN_WITHOUT_DEFAULT_DELEGATES)  # a delegate does not keep intermediate tensors
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]["index"]
+    top = {k: np.zeros(0) for k, _ in pairs}
+    for s in x:
+        interp.set_tensor(inp, s[None])
+        interp.invoke()
+        for k, _ in pairs:
+            y = interp.get_tensor(int(sg.operators[k].outputs[0]))
+            m = y.reshape(-1, y.shape[-1]).max(axis=0)
+            top[k] = m if top[k].size == 0 else np.maximum(top[k], m)
+    users: dict[int, int] = {}
+    for op in sg.operators:
+        for t in op.inputs:
+            if t >= 0:
+                users[sg.tensors[t].buffer] = users.get(sg.tensors[t].buffer, 0) + 1
+
+    def rescale(tensor: int, factor: Any) -> None:
+        t = sg.tensors[tensor]
+        if users[t.buffer] != 1:
+            raise ValueError(f"equalize: {t.name.decode()!r} shares its buffer")
+        buf = model.buffers[t.buffer]
+        w = np.frombuffer(bytes(buf.data), np.float32).reshape(t.shape)
+        buf.data = np.ascontiguousarray(w * factor, np.float32).tobytes()
+
+    for k, dw in pairs:
+        m = top[k]
+        s = np.clip(m / max(float(m.max()), 1e-12), 1.0 / cap, 1.0).astype(np.float32)
+        conv = sg.operators[k]
+        rescale(int(conv.inputs[1]), 1.0 / s.reshape(-1, 1, 1, 1))  # OHWI
+        rescale(int(conv.inputs[2]), 1.0 / s)
+        rescale(int(sg.operators[dw].inputs[1]), s.reshape(1, 1, 1, -1))  # 1HWC
+    log(f"int8: {len(pairs)} ReLU conv -> depthwise pairs equalized (cap {cap:g})")
+    return bytes(fbu.convert_object_to_bytearray(model))
 
 
 def quantize(saved: Path, x: Any, dest: Path, opts: dict[str, Any], log: Any = print) -> None:

@@ -130,7 +130,8 @@ def calibration(images: Path, color: str, dst: Path) -> None:
 def float_tflite_int8(job: dict[str, Any], fp32: Path, calib_pixels: Path) -> None:
     """int8 quantized from onnx2tf's float TFLite file as BlazeFace's is made (``tflite_job``:
     TFLite calibration, per-channel int8 weights, the recipe's first ``float_ops`` and last
-    ``float_head_ops`` ops kept in float), for a model whose error builds up at both ends."""
+    ``float_head_ops`` ops kept in float, after ``int8_job.equalize`` if the recipe asks), for
+    a model whose error builds up at both ends."""
     import numpy as np
 
     from . import tflite_job
@@ -138,7 +139,12 @@ def float_tflite_int8(job: dict[str, Any], fp32: Path, calib_pixels: Path) -> No
     mean = np.asarray(job["mean"], np.float32)
     std = np.asarray(job["std"], np.float32)
     x = ((np.load(calib_pixels).astype(np.float32) - mean) / std).astype(np.float32)
-    quantized = tflite_job.quantize(fp32.read_bytes(), x, job["int8"], int16=False)
+    model = fp32.read_bytes()
+    if job["int8"].get("equalize"):
+        from .int8_job import equalize
+
+        model = equalize(model, x, float(job["int8"]["equalize"]))
+    quantized = tflite_job.quantize(model, x, job["int8"], int16=False)
     Path(job["variants"]["int8"]).write_bytes(quantized)
 
 
