@@ -220,6 +220,40 @@ def varying_alpha(im: Image.Image) -> bool:
     return isinstance(lowest, int | float) and lowest < 255
 
 
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Rows scaled at a time: a 64 MP 16-bit picture (a 141 KB flat PNG) once cost 1.3 GB in full-size
+# float32 copies (found by fuzzing, docs/fuzzing.md); in bands it costs its uint8 result.
+_BAND_PIXELS = 1 << 20
+
+
+def _deep_to_uint8(im: Image.Image) -> NDArray[np.uint8]:
+    """A 16-bit, 32-bit integer or float grey picture scaled to 8 bits in bands of rows (the
+    same float32 arithmetic on every band, so the result does not depend on the band size)."""
+    arr = np.asarray(im)
+    rows = max(1, _BAND_PIXELS // max(arr.shape[1], 1))
+    bands = [arr[i : i + rows] for i in range(0, arr.shape[0], rows)]
+    if im.mode.startswith("I;16"):
+        lo, hi = 0.0, 65535.0
+    else:
+        lows, highs = [], []
+        for band in bands:
+            values = band.astype(np.float32)
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                lows.append(float(finite.min()))
+                highs.append(float(finite.max()))
+        lo, hi = (min(lows), max(highs)) if lows else (0.0, 1.0)
+        if im.mode == "I" and lo >= 0:
+            lo, hi = 0.0, 65535.0 if hi > 255 else 255.0
+    out = np.empty(arr.shape, np.uint8)
+    for i, band in zip(range(0, arr.shape[0], rows), bands, strict=True):
+        scaled = (np.nan_to_num(band.astype(np.float32), nan=lo, posinf=hi, neginf=lo) - lo) * (
+            255.0 / max(hi - lo, 1e-12)
+        )
+        out[i : i + rows] = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
 def to_rgb(im: Image.Image, background: tuple[int, int, int] | None = None) -> Image.Image:
     """Every Pillow mode to RGB; high bit depths are scaled, not clipped. With ``background``,
     transparency is composited onto it, as a viewer draws the picture; without, alpha is
@@ -229,18 +263,8 @@ def to_rgb(im: Image.Image, background: tuple[int, int, int] | None = None) -> I
         out = Image.new("RGB", rgba.size, background)
         out.paste(rgba, mask=rgba.getchannel("A"))
         return out
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float32)
-        finite = arr[np.isfinite(arr)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if im.mode.startswith("I;16"):
-            lo, hi = 0.0, 65535.0
-        elif im.mode == "I" and lo >= 0:
-            lo, hi = 0.0, 65535.0 if hi > 255 else 255.0
-        scaled = (np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo) - lo) * (
-            255.0 / max(hi - lo, 1e-12)
-        )
-        return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode in _DEEP_MODES:
+        return Image.fromarray(_deep_to_uint8(im)).convert("RGB")
     if im.mode in ("P", "PA"):
         # Palette transparency must go through RGBA to be read at all.
         im = im.convert("RGBA")

@@ -54,6 +54,48 @@ def test_sixteen_bit_gray_is_scaled_not_clipped() -> None:
     assert 120 <= int(out.rgb[0, 0, 0]) <= 135
 
 
+def test_deep_pictures_are_scaled_in_bands_without_full_size_float_copies() -> None:
+    """A flat 16-bit PNG of a few KB once cost 1.3 GB at 64 MP (fuzzing, docs/fuzzing.md): the
+    scaling made several full-size float32 copies. Now it costs its input and its 8-bit result."""
+    import tracemalloc
+
+    from edge_screen.decode import to_rgb
+
+    im = Image.fromarray(np.full((4000, 4000), 40000, dtype=np.uint16))
+    tracemalloc.start()
+    try:
+        out = to_rgb(im)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.mode == "RGB" and out.getpixel((0, 0)) == (156, 156, 156)
+    # np.asarray's copy of the 2-byte pixels, the 1-byte result and a few float32 bands (4.1
+    # bytes a pixel measured; the full-size copies cost 20).
+    assert peak < 5 * 4000 * 4000, f"{peak / 1e6:.0f} MB traced for a 16 MP 16-bit picture"
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_band_size_does_not_change_the_scaled_pixels(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_screen import decode as decode_module
+
+    rng = np.random.default_rng(7)
+    if mode == "I;16":
+        arr: np.ndarray = rng.integers(0, 65535, (97, 61), dtype=np.uint16)
+    elif mode == "I":
+        arr = rng.integers(-5000, 90000, (97, 61), dtype=np.int32)
+    else:
+        arr = rng.normal(0, 3, (97, 61)).astype(np.float32)
+        arr[rng.random(arr.shape) < 0.05] = np.nan
+        arr[0, 0], arr[-1, -1] = np.inf, -np.inf
+    im = Image.fromarray(arr)
+    whole = np.asarray(decode_module.to_rgb(im))
+    monkeypatch.setattr(decode_module, "_BAND_PIXELS", 1)  # one row a band
+    assert np.array_equal(np.asarray(decode_module.to_rgb(im)), whole)
+    assert whole.std() > 5
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "JPEG"])
 def test_formats_decode(fmt: str) -> None:
     out = decode(encode(astronaut(), fmt), min_side=64)
