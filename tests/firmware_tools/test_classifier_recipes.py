@@ -49,7 +49,7 @@ def test_graphic_conversion_works_around_the_converter_and_nsfwjs_is_a_tfjs_mode
     assert graphic.raw["convert"]["rewrite"] == ["reduce_l2"]
     assert graphic.raw["convert"]["pseudo_ops"] == ["Erf"]
     assert RECIPE.model("nsfwjs").kind == TFJS_KIND
-    assert RECIPE.bundle_version == "2026.12.3"
+    assert RECIPE.bundle_version == "2026.12.4"
 
 
 @pytest.mark.parametrize("model_id", sorted(WANT))
