@@ -92,9 +92,8 @@ class Pipeline:
     ) -> ScreeningReport:
         timing = {"decode": p.decode_ms - p.hash_ms, "hash": p.hash_ms}
         if p.error is not None or (p.image is None and p.clip is None):
-            why = p.error or EdgeScreenError("nothing was prepared")
-            failed = ReportError(why.code, str(why))
-            return self._report(p, None, None, None, timing, start, failed)
+            return self.unscreened(p, p.error or EdgeScreenError("nothing was prepared"),
+                                   start, timing)
         clip: Clip = (p.clip if p.clip is not None
                       else StillClip(p.image, p.pdq, p.turned))  # type: ignore[arg-type]
         # Previews need at least one evidence frame, whatever top_k the report lists.
@@ -177,6 +176,15 @@ class Pipeline:
         page = frame.part if still and info.pages > 1 else None
         when = None if still else frame.timestamp_ms
         keeper.offer(frame.rgb, w, h, faces, agg.evidence, when, page)
+
+    def unscreened(
+        self, p: Prepared, why: EdgeScreenError, start: float,
+        timing: dict[str, float] | None = None,
+    ) -> ScreeningReport:
+        """The report of an item no frame of which was screened: the policy's unscreenable
+        verdict for ``why``'s code (also for an item an isolated worker never answered)."""
+        timing = {"decode": 0.0, "hash": 0.0} if timing is None else timing
+        return self._report(p, None, None, None, timing, start, ReportError(why.code, str(why)))
 
     def _report(
         self,

@@ -35,7 +35,7 @@ from .pipeline import Pipeline
 from .policy import Policy
 from .prepare import Prepared, prepare
 from .preview import Preview, PreviewKeeper, ReportWithPreviews
-from .report import ReportError, ScreeningReport
+from .report import ScreeningReport
 from .signals import SignalExtractor
 from .source import MediaInput, OpenedInput, check_input, describe
 from .stream import LiveStream
@@ -314,10 +314,8 @@ def _payload(media: MediaInput, max_bytes: int, deadline: float) -> object:
 def _unscreened(pipeline: Pipeline, name: str, error: MediaError, start: float,
                previews: bool) -> Result:
     """The report (with its preview note, no previews) of an item no worker screened, built
-    where every unscreenable report is (``Pipeline._report``): the policy's verdict."""
-    failed = ReportError(error.code, str(error))
-    p = Prepared(name, None, None, error, 0.0)
-    report = pipeline._report(p, None, None, None, {"decode": 0.0, "hash": 0.0}, start, failed)
+    where every unscreenable report is (``Pipeline.unscreened``): the policy's verdict."""
+    report = pipeline.unscreened(Prepared(name, None, None, error, 0.0), error, start)
     if not previews:
         return report
     policy = pipeline.policy
