@@ -53,6 +53,7 @@ log = logging.getLogger("edge_screen")
 GRACE_S = 2.0  # past time_budget_s, for the worker's own timeout report to arrive first
 START_S = 120.0  # a worker's start (imports, bundle verification, interpreters) at most
 STOP_S = 2.0  # close(): how long a worker may take to exit before it is killed
+MAX_WAIT_S = 3600.0  # one wait on the pipes at most (a far deadline overflows the OS's wait)
 START_FAILURES = 3  # workers in a row that die or hang while starting: the pool is broken
 DEFAULT_MEMORY_MB = 2048  # a worker's address space; its measured peak: README#isolation
 # Test hook: an input's path (as given to screen) -> a fault its worker acts out instead of
@@ -67,11 +68,10 @@ Unscreened = Callable[[str, MediaError, float, bool], Result]
 
 @dataclass
 class _Job:
-    media: object  # what the worker's screen() takes: an absolute path, bytes, pixels
+    message: bytes  # pickled (what the worker's screen() takes, previews, fault)
     name: str  # what the report's path says (as the caller gave it)
     previews: bool
     future: Future[Result]
-    fault: str | None = None
     start: float = 0.0  # when a worker took it
 
 
@@ -105,6 +105,7 @@ class ProcessPool:
         self._memory_mb = memory_mb
         self._unscreened = unscreened
         self._ctx = multiprocessing.get_context("spawn")
+        self._pid = os.getpid()  # a forked child has the pool's state, not its threads
         self._lock = threading.Lock()
         self._state = _State()
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
@@ -143,11 +144,15 @@ class ProcessPool:
         return [s.pid for s in list(self._slots) if s.job is not None and not s.ended]
 
     def submit(self, media: object, name: str, previews: bool) -> Future[Result]:
-        """Queue one item; its future gets its report (or ``NotMedia`` from the worker)."""
+        """Queue one item; its future gets its report (or ``NotMedia`` from the worker). It is
+        pickled here: what cannot be is the caller's error, not the dispatcher's."""
+        if os.getpid() != self._pid:
+            raise EdgeScreenError("this isolated Screener was made before a fork: its workers "
+                                  "and dispatcher are the parent's; make one in this process")
         fault = FAULTS.get(name) if FAULTS else None
         if fault is not None and fault not in FAULT_ACTIONS:
             raise ValueError(f"unknown test fault {fault!r}")
-        job = _Job(media, name, previews, Future(), fault)
+        job = _Job(dumps((media, previews, fault)), name, previews, Future())
         with self._lock:
             if self._state.broken is not None:
                 raise self._state.broken
@@ -220,7 +225,7 @@ class ProcessPool:
             job.start = time.perf_counter()
             slot.job, slot.deadline = job, time.monotonic() + self._deadline_s
             with contextlib.suppress(OSError):  # it died meanwhile: its sentinel says so next
-                slot.conn.send_bytes(dumps((job.media, job.previews, job.fault)))
+                slot.conn.send_bytes(job.message)
 
     def _step(self) -> None:
         waits: list[Any] = [self._wake_r]
@@ -228,7 +233,7 @@ class ProcessPool:
             waits += [s.conn, s.process.sentinel]
         first = min(s.deadline for s in self._slots)
         ready = set(wait(waits, None if first == float("inf")
-                         else max(0.0, first - time.monotonic())))
+                         else min(MAX_WAIT_S, max(0.0, first - time.monotonic()))))
         if self._wake_r in ready:
             while self._wake_r.poll():
                 self._wake_r.recv_bytes()

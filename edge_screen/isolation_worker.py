@@ -23,6 +23,7 @@ import logging
 import os
 import pickle
 import signal
+import struct
 import sys
 import time
 from collections.abc import Mapping
@@ -36,7 +37,7 @@ EXIT_MEMORY = 86  # a worker's exit status after a MemoryError: the item gets "t
 MAX_ANSWER = 32 << 20  # bytes of one answer (a report, its previews); more: the worker is wrong
 # Fault-injection hook for tests (``isolation.FAULTS``): what a worker does with the job instead
 # of screening it. Only the parent puts one in a job, from its test-only table; no input can.
-FAULT_ACTIONS = ("kill", "segv", "abort", "hang", "allocate", "forged_answer")
+FAULT_ACTIONS = ("kill", "segv", "abort", "hang", "allocate", "forged_answer", "partial_answer")
 
 
 def _proxy(d: dict[str, Any]) -> Mapping[str, Any]:
@@ -172,6 +173,9 @@ def _fault(action: str, limit_bytes: int, conn: Connection) -> None:
         bytearray(limit_bytes)  # the whole address space allowed, on top of what is mapped
     elif action == "forged_answer":  # a taken-over worker trying to run code in the host
         conn.send_bytes(pickle.dumps(("report", _Forged())))
+    elif action == "partial_answer":  # killed while its answer is on the pipe: a header
+        os.write(conn.fileno(), struct.pack("!i", 1 << 20) + b"half an answer")  # and a part
+        os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(60)  # an unknown action or a survived one: the parent's deadline ends it
 
 

@@ -16,6 +16,7 @@ from .policy import Policy
 
 ISOLATION = ("none", "process")  # where an item is screened: this process, or a worker's
 MIN_MEMORY_MB = 512  # a worker's address space: 549 MB once the default bundle is loaded
+MAX_MEMORY_MB = 1 << 40  # RLIMIT_AS takes a signed 64-bit byte count; past 2**60 is no limit
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,11 @@ class ScreenerOptions:
                 raise ValueError("ScreenerOptions.memory_limit_mb limits worker processes: it "
                                  "needs isolation='process'")
             m = self.memory_limit_mb
-            if isinstance(m, bool) or not isinstance(m, int) or m < MIN_MEMORY_MB:
-                raise ValueError(f"ScreenerOptions.memory_limit_mb must be an int >= "
-                                 f"{MIN_MEMORY_MB} (a worker holds the models), got {m!r}")
+            if isinstance(m, bool) or not isinstance(m, int) or not (
+                    MIN_MEMORY_MB <= m <= MAX_MEMORY_MB):
+                raise ValueError(f"ScreenerOptions.memory_limit_mb must be an int from "
+                                 f"{MIN_MEMORY_MB} (a worker holds the models) to "
+                                 f"{MAX_MEMORY_MB}, got {m!r}")
         for name in ("threads", "workers", "max_faces", "max_bytes", "working_min_side"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

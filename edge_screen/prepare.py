@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from .animation import AnimationClip, is_animation
-from .decode import DecodedImage, decode_still, open_image, pillow_errors
+from .decode import DecodedImage, ImageLimits, decode_still, open_image, pillow_errors
 from .errors import EdgeScreenError, MediaError, NotMedia
 from .frames import Clip, ClipInfo, Frame, SamplingOptions
 from .hashes import Turned, still_hash
@@ -248,12 +248,10 @@ def _picture(
     return still
 
 
-def array_image(a: NDArray[np.generic], opts: ScreenerOptions) -> DecodedImage | Clip:
-    """A numpy array of pixels as a decoded photo: HxWx3 uint8 RGB; HxW or HxWx1 grey; HxWx4
-    RGBA, screened as a PNG with that alpha is (on a light and a dark background when it is not
-    everywhere opaque). ``NotMedia`` for other shapes and dtypes (convert to uint8 first: the
-    scale of other types is a guess)."""
-    limits, min_side = opts.image_limits, opts.working_min_side
+def checked_array(a: NDArray[np.generic], limits: ImageLimits) -> NDArray[np.generic]:
+    """``a`` as pixels (HxWx1 made HxW), from its dtype, shape and size alone, before any
+    copy: ``NotMedia`` for what no array of pixels is, ``MediaTooLarge`` past ``limits`` (a
+    broadcast view's size costs nothing until it is copied)."""
     if a.dtype != np.uint8:
         raise NotMedia(f"cannot screen a {a.dtype} array: pass uint8 RGB pixels (0..255)")
     if a.ndim == 3 and a.shape[2] == 1:
@@ -262,6 +260,16 @@ def array_image(a: NDArray[np.generic], opts: ScreenerOptions) -> DecodedImage |
         raise NotMedia(f"cannot screen an array of shape {a.shape}: pass HxWx3 RGB pixels")
     h, w = a.shape[:2]
     check_size("array", w, h, limits)
+    return a
+
+
+def array_image(a: NDArray[np.generic], opts: ScreenerOptions) -> DecodedImage | Clip:
+    """A numpy array of pixels as a decoded photo: HxWx3 uint8 RGB; HxW or HxWx1 grey; HxWx4
+    RGBA, screened as a PNG with that alpha is (on a light and a dark background when it is not
+    everywhere opaque). ``NotMedia`` for other shapes and dtypes (convert to uint8 first: the
+    scale of other types is a guess)."""
+    limits, min_side = opts.image_limits, opts.working_min_side
+    a = checked_array(a, limits)
     with pillow_errors("array"):
         im = Image.fromarray(np.ascontiguousarray(a))
         if im.mode == "RGBA":

@@ -11,6 +11,7 @@ and every item is screened in one of them; live streams still run in this proces
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 import time
@@ -26,14 +27,14 @@ import numpy as np
 from PIL import Image
 
 from . import scheduler
-from .errors import EdgeScreenError, MediaError, NotMedia
+from .errors import EdgeScreenError, MediaTooLarge, NotMedia
 from .isolation import DEFAULT_MEMORY_MB, ProcessPool, Result
 from .known import KnownContent
 from .models import ModelSet, Worker
 from .options import ScreenerOptions
 from .pipeline import Pipeline
 from .policy import Policy
-from .prepare import Prepared, prepare
+from .prepare import Prepared, checked_array, prepare
 from .preview import Preview, PreviewKeeper, ReportWithPreviews
 from .report import ScreeningReport
 from .signals import SignalExtractor
@@ -41,6 +42,8 @@ from .source import MediaInput, OpenedInput, check_input, describe
 from .stream import LiveStream
 
 __all__ = ["ReportWithPreviews", "Screener", "ScreenerOptions"]
+
+log = logging.getLogger("edge_screen")
 
 
 class Screener:
@@ -240,13 +243,19 @@ class Screener:
         start = time.perf_counter()
         name = describe(media)
         try:
-            item = _payload(media, self.options.max_bytes,
-                           start + self.options.sampling.time_budget_s)
-        except MediaError as exc:  # a file object that cannot be read, or too large
-            done: Future[Result] = Future()
-            done.set_result(_unscreened(self._pipeline, name, exc, start, previews))
-            return done
-        return self._processes.submit(item, name, previews)
+            item = _payload(media, self.options, start + self.options.sampling.time_budget_s)
+        except NotMedia:
+            raise
+        except EdgeScreenError as exc:  # a file object that cannot be read, or too large
+            failed: EdgeScreenError = exc
+        except Exception as exc:  # a broken file object: an internal error, as in prepare()
+            log.exception("internal error while reading %s", name)
+            failed = EdgeScreenError(f"{type(exc).__name__}: {exc}")
+        else:
+            return self._processes.submit(item, name, previews)
+        done: Future[Result] = Future()
+        done.set_result(_unscreened(self._pipeline, name, failed, start, previews))
+        return done
 
     def _isolated_many(self, items: Iterable[MediaInput], previews: bool) -> Iterator[Result]:
         """``screen_many`` on the worker processes: ``workers`` + 1 items in flight, reports
@@ -266,7 +275,7 @@ class Screener:
                     raise exc
                 try:
                     window.append(self._isolated(item, previews))
-                except TypeError as exc:  # NotMedia: raised at its turn, as in-process
+                except Exception as exc:  # NotMedia, a name that raises: at its turn
                     failed: Future[Result] = Future()
                     failed.set_exception(exc)
                     window.append(failed)
@@ -293,25 +302,33 @@ class Screener:
         return s
 
 
-def _payload(media: MediaInput, max_bytes: int, deadline: float) -> object:
+def _payload(media: MediaInput, opts: ScreenerOptions, deadline: float) -> object:
     """What a worker is sent for ``media``: a path made absolute (the worker opens it), bytes,
-    pixels; a file object is read here, within ``max_bytes`` (``MediaError`` else). A PIL image
-    is refused (``NotMedia``): sending it would decode it in this process."""
+    pixels; a file object is read here, within ``max_bytes`` (``MediaError`` else). Nothing is
+    copied that prepare() would refuse unread: bytes past both byte limits, an array past the
+    pixel limits (a broadcast view is small until it is copied). A PIL image is refused
+    (``NotMedia``): sending it would decode it in this process."""
     check_input(media)
     if isinstance(media, str | os.PathLike):
-        return os.path.abspath(os.fsdecode(media))
+        path = os.fsdecode(media)  # not os.path.abspath: "link/.." is the OS's to resolve
+        return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
     if isinstance(media, bytes | bytearray | memoryview):
+        limit = max(opts.max_bytes, opts.video_limits.max_bytes)
+        size = media.nbytes if isinstance(media, memoryview) else len(media)
+        if size > limit:
+            raise MediaTooLarge(f"more than {limit} bytes, the configured limits")
         return bytes(media)
     if isinstance(media, np.ndarray):
-        return media
+        checked_array(media, opts.image_limits)
+        return np.asarray(media)  # a subclass as its pixels: pickle may not find its class
     if isinstance(media, Image.Image):
         raise NotMedia("with isolation='process' a PIL image would be decoded in this process: "
                        "pass its encoded bytes, its path or a numpy array")
-    with OpenedInput(media, max_bytes) as src:
+    with OpenedInput(media, opts.max_bytes) as src:
         return src.read(deadline)
 
 
-def _unscreened(pipeline: Pipeline, name: str, error: MediaError, start: float,
+def _unscreened(pipeline: Pipeline, name: str, error: EdgeScreenError, start: float,
                previews: bool) -> Result:
     """The report (with its preview note, no previews) of an item no worker screened, built
     where every unscreenable report is (``Pipeline.unscreened``): the policy's verdict."""
