@@ -124,7 +124,11 @@ class Screener:
         pool = ProcessPool(child, opts.workers, opts.sampling.time_budget_s,
                            opts.memory_limit_mb or DEFAULT_MEMORY_MB,
                            functools.partial(_unscreened, self._pipeline))
-        pool.wait_ready()
+        try:
+            pool.wait_ready()
+        except BaseException:  # an alarm or Ctrl-C meanwhile: nothing else could close it
+            pool.close()
+            raise
         return pool
 
     @property

@@ -11,14 +11,17 @@ import io
 import os
 import shutil
 import signal
+import threading
 import tracemalloc
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import DATA, IMAGES
 from PIL import Image
+from test_isolation_lifecycle import children
 from test_video import clip, scene
 
 from edge_screen import (
@@ -218,3 +221,21 @@ def test_every_kind_of_report_crosses_the_answer_allow_list(screener: Screener) 
     for media in (clip(frames), gif.getvalue(), COFFEE, HOLD, b"not media"):
         report = screener.screen(media)
         assert loads_answer(dumps(("report", report))) == ("report", report)
+
+
+def test_an_exception_while_the_workers_start_leaves_none_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An alarm (an integrator's start-up timeout) or Ctrl-C while Screener() waited for its
+    workers left them and the dispatcher running, with nothing to close them."""
+    resource_tracker.ensure_running()
+    before, threads = children(), set(threading.enumerate())
+
+    def interrupted(self: isolation.ProcessPool) -> None:
+        raise TimeoutError("the integrator's start-up alarm")
+
+    monkeypatch.setattr(isolation.ProcessPool, "wait_ready", interrupted)
+    with pytest.raises(TimeoutError):
+        Screener(isolation="process", workers=2, threads=2)
+    assert children() == before
+    assert set(threading.enumerate()) == threads, "the dispatcher thread ended too"
