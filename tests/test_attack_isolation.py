@@ -168,6 +168,14 @@ def test_a_time_budget_past_what_the_os_can_wait_still_screens() -> None:
         assert s.screen(COFFEE).ok
 
 
+@pytest.mark.parametrize("budget", [float("nan"), -1.0, float("-inf"), "5"])
+def test_a_time_budget_that_is_no_deadline_is_refused_with_isolation(budget: object) -> None:
+    """The hard deadline is time_budget_s + 2 s: NaN would compare false with every clock."""
+    with pytest.raises(ValueError, match="time_budget_s"):
+        ScreenerOptions(isolation="process",
+                        sampling=SamplingOptions(time_budget_s=budget))  # type: ignore[arg-type]
+
+
 def test_a_memory_limit_past_what_rlimit_takes_is_refused() -> None:
     """memory_limit_mb=2**43 is 2**63 bytes: setrlimit overflowed in every worker and the
     Screener blamed a missing ``if __name__ == '__main__'``."""
