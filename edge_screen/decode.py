@@ -216,6 +216,9 @@ def varying_alpha(im: Image.Image) -> bool:
     viewer shows depends on the background it is drawn on (decodes the frame to find out)."""
     if im.mode not in _ALPHA_MODES and "transparency" not in im.info:
         return False
+    mask = _deep_opaque(im)
+    if mask is not None:
+        return not mask.all()
     lowest = im.convert("RGBA").getchannel("A").getextrema()[0]
     return isinstance(lowest, int | float) and lowest < 255
 
@@ -254,11 +257,27 @@ def _deep_to_uint8(im: Image.Image) -> NDArray[np.uint8]:
     return out
 
 
+def _deep_opaque(im: Image.Image) -> NDArray[np.bool_] | None:
+    """Where a deep grey picture with one transparent stored value (PNG tRNS) is opaque; None
+    for other pictures. Pillow's RGBA conversion clips the values to 8 bits before it matches
+    them: every value past 255 came out white, and a transparent value past 255 matched none."""
+    value = im.info.get("transparency")
+    if im.mode not in _DEEP_MODES or isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return np.asarray(im) != value
+
+
 def to_rgb(im: Image.Image, background: tuple[int, int, int] | None = None) -> Image.Image:
     """Every Pillow mode to RGB; high bit depths are scaled, not clipped. With ``background``,
     transparency is composited onto it, as a viewer draws the picture; without, alpha is
     dropped and the stored colours are what is screened."""
     if background is not None and (im.mode in _ALPHA_MODES or "transparency" in im.info):
+        mask = _deep_opaque(im)
+        if mask is not None:
+            out = Image.new("RGB", im.size, background)
+            out.paste(Image.fromarray(_deep_to_uint8(im)).convert("RGB"),
+                      mask=Image.fromarray(mask.view(np.uint8) * np.uint8(255)))
+            return out
         rgba = im.convert("RGBA")
         out = Image.new("RGB", rgba.size, background)
         out.paste(rgba, mask=rgba.getchannel("A"))

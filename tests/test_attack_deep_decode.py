@@ -1,13 +1,18 @@
 """Kept from the attack review of the banded deep-picture scaling (``decode._deep_to_uint8``);
 each test asserts the safe behaviour: byte orders, degenerate shapes and all-NaN pixels scale
-without an error and as one band would."""
+without an error and as one band would; a 16-bit picture's transparent value (PNG tRNS) is
+drawn on each background as a viewer draws it, the rest scaled as without it."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from conftest import IMAGES
 from PIL import Image
 
+from edge_screen import Screener
 from edge_screen import decode as decode_module
 from edge_screen.decode import to_rgb
 
@@ -47,3 +52,46 @@ def test_a_float_picture_with_no_finite_pixel_scales_to_one_grey(fill: float) ->
     im = _grey(np.full((300, 500), fill), "F")
     out = np.asarray(to_rgb(im))
     assert out.shape == (300, 500, 3) and len(np.unique(out)) == 1
+
+
+def _png_16(values: np.ndarray, transparent: int) -> Image.Image:
+    """A 16-bit grey PNG with a tRNS chunk (one stored value drawn transparent), reopened."""
+    buf = io.BytesIO()
+    Image.fromarray(values.astype(np.uint16)).save(buf, "PNG", transparency=transparent)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+@pytest.mark.parametrize("transparent", [0, 39064])
+def test_a_16_bit_picture_with_a_transparent_value_is_drawn_as_a_viewer_draws_it(
+    transparent: int,
+) -> None:
+    """Pillow's RGBA conversion of a 16-bit grey picture clips it to 8 bits first: with a tRNS
+    value of 0 every other pixel came out white on both backgrounds (the whole picture hidden
+    from the models and the hash); with a value past 255 no pixel was transparent, so a
+    two-tone picture drawn by the transparent pixels (t against t+1: one grey to the models)
+    went unseen."""
+    values = RNG.integers(0, 65536, (40, 60))
+    values[values == transparent] = transparent + 1
+    values[5:35, 10:30] = transparent  # the shape a viewer shows in the background's colour
+    im = _png_16(values, transparent)
+    assert decode_module.varying_alpha(im)
+    scaled = np.asarray(to_rgb(im))
+    inside = np.zeros(values.shape, bool)
+    inside[5:35, 10:30] = True
+    for background in decode_module.BACKGROUNDS:
+        drawn = np.asarray(to_rgb(im, background))
+        assert (drawn[inside] == background).all()
+        assert np.array_equal(drawn[~inside], scaled[~inside])
+
+
+def test_a_16_bit_photo_with_a_transparent_black_pixel_is_screened(screener: Screener) -> None:
+    """End to end: one black pixel made transparent once turned the rest of a 16-bit grey photo
+    white for the models: no face, a PDQ hash of quality 0."""
+    with Image.open(IMAGES / "astronaut.jpg") as photo:
+        grey = np.asarray(photo.convert("L")).astype(np.uint16) * 257
+    grey[0, 0] = 0
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "PNG", transparency=0)
+    r = screener.screen(buf.getvalue())
+    assert r.media.frames_screened == 2, "drawn on both backgrounds"
+    assert len(r.faces) == 1 and r.hashes is not None and r.hashes.pdq.quality > 50
