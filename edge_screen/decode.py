@@ -264,7 +264,8 @@ def _deep_opaque(im: Image.Image) -> NDArray[np.bool_] | None:
     value = im.info.get("transparency")
     if im.mode not in _DEEP_MODES or isinstance(value, bool) or not isinstance(value, int):
         return None
-    return np.asarray(im) != value
+    opaque: NDArray[np.bool_] = np.asarray(im) != value
+    return opaque
 
 
 def to_rgb(im: Image.Image, background: tuple[int, int, int] | None = None) -> Image.Image:
