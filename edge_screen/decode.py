@@ -213,12 +213,19 @@ BACKGROUNDS = ((255, 255, 255), (0, 0, 0))
 
 def varying_alpha(im: Image.Image) -> bool:
     """Whether the current frame has transparency that is not everywhere opaque: then what a
-    viewer shows depends on the background it is drawn on (decodes the frame to find out)."""
+    viewer shows depends on the background it is drawn on (decodes the frame to find out).
+    ``UnsupportedMedia`` for a transparency that cannot be drawn as a viewer draws it."""
     if im.mode not in _ALPHA_MODES and "transparency" not in im.info:
         return False
     mask = _deep_opaque(im)
     if mask is not None:
         return not mask.all()
+    value = im.info.get("transparency")
+    if isinstance(value, tuple) and any(isinstance(c, int) and c > 255 for c in value):
+        # A 16-bit PNG's tRNS colour: Pillow matches it against the 8-bit samples it decoded
+        # (none match), a viewer against the 16-bit ones; what a viewer draws is unknown here.
+        raise UnsupportedMedia("a transparent colour of more than 8 bits (16-bit PNG): the "
+                               "decoder cannot draw its transparency as a viewer does")
     lowest = im.convert("RGBA").getchannel("A").getextrema()[0]
     return isinstance(lowest, int | float) and lowest < 255
 

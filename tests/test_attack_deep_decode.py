@@ -6,6 +6,8 @@ drawn on each background as a viewer draws it, the rest scaled as without it."""
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -95,3 +97,28 @@ def test_a_16_bit_photo_with_a_transparent_black_pixel_is_screened(screener: Scr
     r = screener.screen(buf.getvalue())
     assert r.media.frames_screened == 2, "drawn on both backgrounds"
     assert len(r.faces) == 1 and r.hashes is not None and r.hashes.pdq.quality > 50
+
+
+def _png_16_rgb(values: np.ndarray, transparent: tuple[int, int, int]) -> bytes:
+    """A 16-bit RGB PNG with a tRNS colour (Pillow writes RGB at 8 bits only)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    h, w, _ = values.shape
+    raw = b"".join(b"\0" + values[y].astype(">u2").tobytes() for y in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"tRNS", struct.pack(">HHH", *transparent))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_rgb_png_with_a_transparent_colour_is_unscreenable(screener: Screener) -> None:
+    """Pillow decodes 16-bit RGB to 8 bits and matches the 16-bit tRNS colour against those:
+    none matches, so a shape a viewer draws in the background's colour (t against t+1: one
+    colour to the models) was screened as a flat picture and allowed. Pillow cannot draw it as
+    a viewer does, so it is not screened as if it could."""
+    values = np.full((64, 96, 3), 0x1235, np.uint16)
+    values[8:56, 16:48] = 0x1234
+    r = screener.screen(_png_16_rgb(values, (0x1234, 0x1234, 0x1234)))
+    assert r.error is not None and r.error.code == "unsupported" and r.verdict == "hold"
