@@ -307,15 +307,20 @@ class Screener:
 
 
 def _payload(media: MediaInput, opts: ScreenerOptions, deadline: float) -> object:
-    """What a worker is sent for ``media``: a path made absolute (the worker opens it), bytes,
-    pixels; a file object is read here, within ``max_bytes`` (``MediaError`` else). Nothing is
-    copied that prepare() would refuse unread: bytes past both byte limits, an array past the
-    pixel limits (a broadcast view is small until it is copied). A PIL image is refused
-    (``NotMedia``): sending it would decode it in this process."""
+    """What a worker is sent for ``media``: a path made absolute (the worker opens it; this
+    process's /proc/self and /dev/fd named by its pid), bytes, pixels; a file object is read
+    here, within ``max_bytes`` (``MediaError`` else). Nothing is copied that prepare() would
+    refuse unread: bytes past both byte limits, an array past the pixel limits (a broadcast
+    view is small until it is copied). A PIL image is refused (``NotMedia``): sending it would
+    decode it in this process."""
     check_input(media)
     if isinstance(media, str | os.PathLike):
         path = os.fsdecode(media)  # not os.path.abspath: "link/.." is the OS's to resolve
-        return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+        path = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+        for own, ours in (("/proc/self/", ""), ("/dev/fd/", "fd/")):  # this process's
+            if path.startswith(own):  # files, not the worker's
+                return f"/proc/{os.getpid()}/{ours}{path[len(own):]}"
+        return path
     if isinstance(media, bytes | bytearray | memoryview):
         limit = max(opts.max_bytes, opts.video_limits.max_bytes)
         size = media.nbytes if isinstance(media, memoryview) else len(media)

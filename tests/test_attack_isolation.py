@@ -247,3 +247,20 @@ def test_an_exception_while_the_workers_start_leaves_none_running(
         Screener(isolation="process", workers=2, threads=2)
     assert children() == before
     assert set(threading.enumerate()) == threads, "the dispatcher thread ended too"
+
+
+def test_a_proc_self_path_names_the_hosts_file(
+    isolated: Screener, screener: Screener
+) -> None:
+    """/proc/self/fd/N (an upload held open or unlinked) and /dev/fd/N name this process's
+    descriptor; opened as they were in the worker, they named the worker's own (an "io" error
+    here, or another file)."""
+    fd = os.open(HOLD, os.O_RDONLY)
+    try:
+        want = screener.screen(f"/proc/self/fd/{fd}")
+        assert want.verdict == "hold" and want.error is None
+        for name in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}"):
+            got = isolated.screen(name)
+            assert (got.path, got.error, got.sha256) == (name, None, want.sha256)
+    finally:
+        os.close(fd)
