@@ -166,10 +166,12 @@ class SignalExtractor:
         timing: dict[str, float] = {}
         scores: dict[str, float | None] = dict.fromkeys(CORE_SIGNALS)
         t = time.perf_counter()
+        picture = preprocess.Picture(rgb)  # resized copies made once for all classifiers
         for model in self.classifiers:
             out = model.spec.output
             assert isinstance(out, ClassifierOutput)
-            probs = model.run_pixels(preprocess.classifier_pixels(rgb, model.input))[0].reshape(-1)
+            pixels = preprocess.classifier_pixels(picture, model.input)
+            probs = model.run_pixels(pixels)[0].reshape(-1)
             if out.activation == "softmax":
                 probs = _softmax(probs)
             elif out.activation == "sigmoid":
