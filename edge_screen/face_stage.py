@@ -29,7 +29,6 @@ from . import centerface, faces
 from .errors import ModelError
 from .infer import Model
 from .manifest import CenterFaceOutput, FaceDetectorOutput
-from .preprocess import Picture
 
 log = logging.getLogger("edge_screen")
 STRATEGIES = ("tiles", "centerface")
@@ -86,18 +85,15 @@ class FaceStage:
     def models(self) -> list[Model]:
         return [self.ssd] if self.dense is None else [self.ssd, self.dense]
 
-    def detect(
-        self, rgb: NDArray[np.uint8], scan: faces.TileScan | None,
-        picture: Picture | None = None,
-    ) -> list[faces.Detection]:
-        """Faces in working-image pixels, best first; ``picture``: ``rgb``'s shared copies."""
+    def detect(self, rgb: NDArray[np.uint8], scan: faces.TileScan | None) -> list[faces.Detection]:
+        """Faces in working-image pixels, best first."""
         out = self.ssd.spec.output
         assert isinstance(out, FaceDetectorOutput)
         if self.strategy == "tiles":
-            return faces.detect(rgb, self.ssd.run_pixels, self.ssd.input, out, self.threshold,
-                                self.min_face, scan, picture)
-        whole = faces.detect(rgb, self.ssd.run_pixels, self.ssd.input, out, self.threshold, 0.0,
-                             picture=picture)
+            return faces.detect(
+                rgb, self.ssd.run_pixels, self.ssd.input, out, self.threshold, self.min_face, scan
+            )
+        whole = faces.detect(rgb, self.ssd.run_pixels, self.ssd.input, out, self.threshold, 0.0)
         kept = list(whole)
         for det in self._dense(rgb):
             if not faces.overlaps(det, kept, out.nms_iou):

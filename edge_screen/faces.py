@@ -223,7 +223,6 @@ def detect(
     score_threshold: float | None = None,
     min_face: float = 0.0,
     scan: TileScan | None = None,
-    picture: preprocess.Picture | None = None,
 ) -> list[Detection]:
     """Faces in image pixels, best first: the whole image letterboxed, plus ``tiles`` when faces
     down to ``min_face`` of the short side would be too small for one pass (with ``scan``, only
@@ -231,16 +230,13 @@ def detect(
 
     Whole-image boxes are kept as they are (the landmark placement was calibrated on them);
     tiles only add faces the whole pass did not find, merged across tiles by weighted NMS.
-    ``picture``: ``rgb`` as the classifiers resized it (its copies shared with them).
     """
     height, width = rgb.shape[:2]
 
     def detect_in(source: NDArray[np.uint8], region: Region, scale: float) -> list[Detection]:
         """Detections in ``region`` of ``source`` (an image ``scale`` times smaller than rgb)."""
         x0, y0, x1, y1 = (round(v / scale) for v in region)
-        whole = picture is not None and source is rgb and region == (0, 0, width, height)
-        cut = picture if whole and picture is not None else source[y0:y1, x0:x1]
-        pixels, lb = preprocess.letterbox(cut, spec.size)
+        pixels, lb = preprocess.letterbox(source[y0:y1, x0:x1], spec.size)
         found = []
         for det in decode(run(pixels), spec.size, out, score_threshold):
             bx, by = lb.to_image(det.box[0::2], det.box[1::2])

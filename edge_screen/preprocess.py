@@ -74,14 +74,13 @@ class Letterbox:
         return (x * w - self.pad_x) * self.scale, (y * h - self.pad_y) * self.scale
 
 
-def letterbox(rgb: Pixels | Picture, size: tuple[int, int]) -> tuple[Pixels, Letterbox]:
+def letterbox(rgb: Pixels, size: tuple[int, int]) -> tuple[Pixels, Letterbox]:
     """Fit the whole image into ``size`` keeping its aspect ratio, padding with black."""
     h, w = size
-    pic = Picture.of(rgb)
-    ih, iw = pic.rgb.shape[:2]
+    ih, iw = rgb.shape[:2]
     scale = max(iw / w, ih / h)
     nw, nh = max(1, round(iw / scale)), max(1, round(ih / scale))
-    resized = np.asarray(pic.resized((nw, nh), Image.Resampling.BILINEAR))
+    resized = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR))
     out = np.zeros((h, w, 3), dtype=np.uint8)
     px, py = (w - nw) // 2, (h - nh) // 2
     out[py : py + nh, px : px + nw] = resized
@@ -134,7 +133,7 @@ def classifier_pixels(rgb: Pixels | Picture, spec: InputSpec) -> Pixels:
     if spec.resize == "blurpad":
         return blurpad(rgb, spec.size)
     if spec.resize == "letterbox":
-        return letterbox(rgb, spec.size)[0]
+        return letterbox(Picture.of(rgb).rgb, spec.size)[0]
     return stretch(rgb, spec)
 
 

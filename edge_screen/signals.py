@@ -166,7 +166,7 @@ class SignalExtractor:
         timing: dict[str, float] = {}
         scores: dict[str, float | None] = dict.fromkeys(CORE_SIGNALS)
         t = time.perf_counter()
-        picture = preprocess.Picture(rgb)  # resized copies made once for all the models
+        picture = preprocess.Picture(rgb)  # resized copies made once for all classifiers
         for model in self.classifiers:
             out = model.spec.output
             assert isinstance(out, ClassifierOutput)
@@ -183,8 +183,7 @@ class SignalExtractor:
         found: tuple[Face, ...] = ()
         if self.faces is not None:
             t = time.perf_counter()
-            found = self._faces(picture, width / rgb.shape[1], height / rgb.shape[0], scan,
-                                detail)
+            found = self._faces(rgb, width / rgb.shape[1], height / rgb.shape[0], scan, detail)
             timing["faces"] = (time.perf_counter() - t) * 1e3
             p_minor = [f.p_minor for f in found if f.p_minor is not None]
             scores["minor"] = max(p_minor) if p_minor else None
@@ -193,15 +192,14 @@ class SignalExtractor:
 
     def _faces(
         self,
-        picture: preprocess.Picture,
+        rgb: NDArray[np.uint8],
         sx: float,
         sy: float,
         scan: faces.TileScan | None,
         detail: Detail | None,
     ) -> tuple[Face, ...]:
         assert self.faces is not None
-        rgb = picture.rgb
-        detections = self.faces.detect(rgb, scan, picture)
+        detections = self.faces.detect(rgb, scan)
         # Original px per working px: the decoders' exact scales when known (boxes into detail).
         ws = detail.working_scale if detail is not None else sx
         sources = self._age_sources(rgb, ws, detections, detail)
