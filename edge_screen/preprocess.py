@@ -19,20 +19,20 @@ from .manifest import Alignment, InputSpec
 Pixels = NDArray[np.uint8]
 
 
-# A whole-frame resize that shrinks the frame at least this many times on both axes starts from
-# the frame halved by a 2x2 box, made once for all of the frame's models: Pillow's
+# A classifier's resize that shrinks the frame at least this many times on both axes starts from
+# the frame halved by a 2x2 box, made once for all of the frame's classifiers: Pillow's
 # ``reducing_gap=2.0`` (its own last step still shrinks at least twice). At the bench's 1000x750
 # working size that is graphic's Lanczos to 224x168 (6.4 -> 2.5 ms of CPU; its score moved by
-# <= 0.0001 on the parity inputs) and BlazeFace's whole-image letterbox; at 2.0 open_nsfw's and
-# nsfwjs's resizes would halve too (2.8 ms more) but the sexual score moved by up to 0.0078
-# (docs/performance.md).
+# <= 0.0001 on the parity inputs); at 2.0 open_nsfw's and nsfwjs's resizes would halve too
+# (2.8 ms more) but the sexual score moved by up to 0.0078 (docs/performance.md). Not for
+# BlazeFace's letterbox: from the halved copy a 1 MP photo's face in tests/test_ages.py lost
+# its age (detector score 0.684 -> 0.667, under ``signals.MIN_AGE_SCORE``).
 HALVE_FROM = 4.0
 
 
 class Picture:
-    """A frame's pixels as the whole-frame passes resize them (classifiers, BlazeFace's whole
-    image): its PIL image and its halved copy (``HALVE_FROM``), each made at most once however
-    many passes ask."""
+    """A frame's pixels as the whole-image classifiers resize them: its PIL image and its
+    halved copy (``HALVE_FROM``), each made at most once however many classifiers ask."""
 
     def __init__(self, rgb: Pixels) -> None:
         self.rgb = rgb
