@@ -19,6 +19,7 @@ mid-way), then it is scaled to the working size and converted to RGB in FFmpeg's
 
 from __future__ import annotations
 
+import gc
 import io
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -109,7 +110,14 @@ class VideoClip:
         return ClipInfo("video", self._fmt, w, h, duration, main.fps, n, covers)
 
     def close(self) -> None:
+        """Close the container, then collect the cycle ``_orientation`` leaves (a decoded frame
+        and its side data): it holds the decoder, and FFmpeg's decoding threads with it, until
+        the cyclic collector runs; over a soak they piled up two a clip and took an isolated
+        worker's address space past its limit (docs/soak.md). One full collection a clip
+        (about 10 ms here)."""
         self._c.close()
+        if any(t.oriented for t in getattr(self, "_tracks", ())):
+            gc.collect()
 
     def frames(self, sampling: SamplingOptions, deadline: float) -> Generator[Frame]:
         """Covers, then each moving stream's sampled frames; decodes nothing the caller does
@@ -192,6 +200,11 @@ class _Track:
         # display matrix on frames
         self._orientation: tuple[bool, bool, bool] | None = None
         self._scanned: list[int] = []  # keyframe times read by ``_scan``
+
+    @property
+    def oriented(self) -> bool:
+        """Whether a frame's side data was read (``_orientation``'s cycle exists)."""
+        return self._orientation is not None
 
     @property
     def size(self) -> tuple[int, int]:

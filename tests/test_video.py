@@ -440,3 +440,23 @@ def test_decoded_frames_are_freed_as_the_clip_is_screened(screener: Screener) ->
         gc.enable()
     assert r.ok and r.media.frames_screened == 20
     assert alive <= 1, f"{alive} decoded frames kept alive"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads counted in /proc")
+def test_screened_clips_leave_no_decoder_thread_behind(screener: Screener) -> None:
+    """FFmpeg's decoding threads end with their clip. The frame ``_orientation`` reads side data
+    from stays in a reference cycle that held the decoder (two threads a clip, piling up until
+    the collector ran: an isolated worker's address space reached its limit in a soak). With
+    automatic collection off, only ``VideoClip.close`` can free it."""
+    data = clip(timeline(2 * FPS, lambda i: i == 0))
+    screener.screen(data)  # warm-up: the interpreters' own threads exist from here on
+    gc.collect()
+    before = len(os.listdir("/proc/self/task"))
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert screener.screen(data).ok
+        after = len(os.listdir("/proc/self/task"))
+    finally:
+        gc.enable()
+    assert after == before, f"{after - before} threads left by 3 clips"
