@@ -113,8 +113,7 @@ class VideoClip:
         """Close the container, then collect the cycle ``_orientation`` leaves (a decoded frame
         and its side data): it holds the decoder, and FFmpeg's decoding threads with it, until
         the cyclic collector runs; over a soak they piled up two a clip and took an isolated
-        worker's address space past its limit (docs/soak.md). One full collection a clip
-        (about 10 ms here)."""
+        worker's address space past its limit (docs/soak.md). One full collection a clip."""
         self._c.close()
         if any(t.oriented for t in getattr(self, "_tracks", ())):
             gc.collect()
